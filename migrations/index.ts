@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as identity from './20261128_0001_identity.js';
+
+/**
+ * Every migration, in order. A static list (rather than reading the folder) works the same from
+ * source under Vitest and from the compiled build, and a missing import fails the typecheck.
+ */
+export const migrations: Record<string, Migration> = {
+  '20261128_0001_identity': identity,
+};

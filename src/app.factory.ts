@@ -1,0 +1,87 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './platform/config/config.schema.js';
+import { sendRestError } from './platform/errors/send-rest-error.js';
+import { MetricsService } from './platform/observability/metrics.js';
+import { PinoNestLogger } from './platform/observability/nest-logger.js';
+import { acceptRequestId } from './platform/observability/request-context.js';
+
+// Probes and scrapes would drown the log; they are logged only when they fail.
+const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+
+export interface CreatedApp {
+  app: NestFastifyApplication;
+  openapi: OpenAPIObject;
+}
+
+/** The OpenAPI document of the running app; also written to contracts/openapi.json. */
+export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Groundwork')
+    .setDescription('Reference backend implementing the Backend Development Guidelines v1.0')
+    .setVersion('1.0.0')
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/**
+ * Builds the application (HTTP adapter, modules, hooks, docs) without listening, so tests can
+ * drive it through inject() and main.ts can add the listener and signal handling.
+ */
+export async function createApp(config: AppConfig, logger: Logger): Promise<CreatedApp> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // The request id comes from a sane X-Request-ID header or is generated; never trusted blindly.
+    requestIdHeader: false,
+    genReqId: (raw: IncomingMessage) => {
+      const id = acceptRequestId(raw.headers['x-request-id']);
+      // pino-http and the request-context middleware read the same id from the raw request.
+      (raw as { id?: unknown }).id = id;
+      return id;
+    },
+    // Fastify's request.log is a child of the process logger bound to the request id. Its two
+    // default lines per request are replaced by the one written in onResponse below.
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    // No per-request child binding: lines name requestId explicitly or get it from the
+    // request context (see logger.ts), and a child logger per request would cost on the hot path.
+    childLoggerFactory: (parent: FastifyBaseLogger) => parent,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+
+  const fastify = app.getHttpAdapter().getInstance();
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    void reply.header('x-request-id', request.id);
+    return payload;
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    // The route template keeps label cardinality bounded; unmatched URLs share one label.
+    const route = request.routeOptions.url ?? 'unmatched';
+    const statusCode = reply.statusCode;
+    metrics.httpRequestDuration.observe({ method: request.method, route, status_code: String(statusCode) }, reply.elapsedTime / 1000);
+    if (QUIET_ROUTES.has(route) && statusCode < 400) return;
+    const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : 'info';
+    request.log[level](
+      { requestId: request.id, method: request.method, route, path: request.url.split('?', 1)[0], statusCode, responseTimeMs: Math.round(reply.elapsedTime * 10) / 10 },
+      'request completed',
+    );
+  });
+
+  const openapi = buildOpenApi(app);
+  SwaggerModule.setup('docs', app, openapi, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
+
+  await app.init();
+  return { app, openapi };
+}

@@ -1,0 +1,66 @@
+import 'reflect-metadata';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createApp } from './app.factory.js';
+import { ConfigError, describeConfig, loadConfig, type AppConfig } from './platform/config/config.schema.js';
+import { LifecycleService } from './platform/health/lifecycle.service.js';
+import { createProcessLogger } from './platform/observability/logger.js';
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // One line naming the variable, then a non-zero exit: nothing half-configured starts.
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+
+  const logger = createProcessLogger(config);
+  logger.info({ node: process.version, pid: process.pid, config: describeConfig(config) }, 'starting groundwork');
+
+  const { app } = await createApp(config, logger);
+  const lifecycle = app.get(LifecycleService);
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutdown started: readiness now fails');
+    lifecycle.markDraining();
+    // Give load balancers time to see the failing readiness before the listener closes.
+    await sleep(config.READINESS_DRAIN_MS);
+    const deadline = setTimeout(() => {
+      logger.error({ graceMs: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period exceeded; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS + 15_000);
+    deadline.unref();
+    try {
+      // Closes the listener, waits for in-flight requests, then runs the shutdown hooks
+      // (pool closed, embedded PostgreSQL stopped).
+      await app.close();
+      lifecycle.markStopped();
+      logger.info('shutdown complete');
+      logger.flush();
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  await app.listen({ port: config.PORT, host: config.HOST });
+  lifecycle.markServing();
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info({ url: `http://${config.HOST}:${port}`, docs: `http://${config.HOST}:${port}/docs`, node: process.version }, 'groundwork is serving');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`groundwork failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import { DatabaseService } from '../../platform/database/database.service.js';
+import type { OrganizationRow } from '../../platform/database/database.types.js';
+import { AppError } from '../../platform/errors/app-error.js';
+import type { CreateOrganizationDto, OrganizationDto, OrganizationStatsDto } from './organizations.dto.js';
+import { OrganizationsRepository } from './organizations.repository.js';
+
+function toDto(row: OrganizationRow): OrganizationDto {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+@Injectable()
+export class OrganizationsService {
+  constructor(
+    private readonly database: DatabaseService,
+    private readonly organizations: OrganizationsRepository,
+  ) {}
+
+  async create(input: CreateOrganizationDto): Promise<OrganizationDto> {
+    const row = await this.organizations.insert(this.database.db, { id: uuidv7(), name: input.name, slug: input.slug });
+    if (!row) {
+      throw new AppError('DUPLICATE_ORGANIZATION_SLUG', { details: [{ field: 'slug', message: 'slug is already taken' }] });
+    }
+    return toDto(row);
+  }
+
+  async findById(id: string): Promise<OrganizationDto> {
+    const row = await this.organizations.findById(this.database.db, id);
+    if (!row) throw new AppError('ORGANIZATION_NOT_FOUND');
+    return toDto(row);
+  }
+
+  /** Which of `ids` name existing organizations; used by other modules to validate references. */
+  existingIds(ids: readonly string[]): Promise<Set<string>> {
+    return this.organizations.existingIds(this.database.db, ids);
+  }
+
+  async stats(id: string): Promise<OrganizationStatsDto> {
+    // One snapshot for the existence check and the aggregate, so they agree.
+    return this.database.transaction(
+      async (trx) => {
+        if (!(await this.organizations.findById(trx, id))) throw new AppError('ORGANIZATION_NOT_FOUND');
+        const row = await this.organizations.stats(trx, id);
+        return {
+          organizationId: id,
+          totalUsers: row.total_users,
+          activeUsers: row.active_users,
+          inactiveUsers: row.inactive_users,
+          pendingUsers: row.pending_users,
+          suspendedUsers: row.suspended_users,
+          newUsers30d: row.new_users_30d,
+          avgSecondsToFirstLogin: row.avg_seconds_to_first_login === null ? null : Math.round(row.avg_seconds_to_first_login),
+        };
+      },
+      { isolation: 'repeatable read' },
+    );
+  }
+}

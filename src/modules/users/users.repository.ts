@@ -1,0 +1,225 @@
+import { Injectable } from '@nestjs/common';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import type { DbExecutor } from '../../platform/database/database.service.js';
+import type {
+  Database,
+  NewUserRow,
+  UserProfileRow,
+  UserRole,
+  UserStatus,
+  UserUpdate,
+} from '../../platform/database/database.types.js';
+
+type UsersExpressions = ExpressionBuilder<Database, 'users'>;
+
+/** Columns a client may see. password_hash is never selected for reads. */
+const PUBLIC_USER_COLUMNS = [
+  'users.id',
+  'users.organization_id',
+  'users.email',
+  'users.name',
+  'users.status',
+  'users.role',
+  'users.metadata',
+  'users.email_verified_at',
+  'users.last_login_at',
+  'users.created_at',
+  'users.updated_at',
+] as const;
+
+const PROFILE_COLUMNS = [
+  'user_profiles.display_name',
+  'user_profiles.bio',
+  'user_profiles.avatar_url',
+  'user_profiles.locale',
+  'user_profiles.timezone',
+] as const;
+
+/** Column behind each allow-listed sort field. */
+export const SORT_COLUMNS = {
+  createdAt: 'users.created_at',
+  updatedAt: 'users.updated_at',
+  email: 'users.email',
+  name: 'users.name',
+} as const;
+export type SortColumn = keyof typeof SORT_COLUMNS;
+
+export interface UserFilter {
+  status?: UserStatus;
+  role?: UserRole;
+  organizationId?: string;
+  emailContains?: string;
+  createdFrom?: Date;
+  createdTo?: Date;
+}
+
+export interface UserRecord {
+  id: string;
+  organization_id: string | null;
+  email: string;
+  name: string;
+  status: UserStatus;
+  role: UserRole;
+  metadata: Record<string, unknown>;
+  email_verified_at: Date | null;
+  last_login_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  display_name: string | null;
+  bio: string | null;
+  avatar_url: string | null;
+  locale: string | null;
+  timezone: string | null;
+  has_profile: boolean;
+}
+
+export type ProfileFields = Partial<Pick<UserProfileRow, 'display_name' | 'bio' | 'avatar_url' | 'locale' | 'timezone'>>;
+
+/** `%` and `_` in a search term are literal characters, not wildcards. */
+function likeContains(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+function filterExpression(eb: UsersExpressions, filter: UserFilter): Expression<SqlBool> {
+  const conditions: Expression<SqlBool>[] = [];
+  if (filter.status) conditions.push(eb('users.status', '=', filter.status));
+  if (filter.role) conditions.push(eb('users.role', '=', filter.role));
+  if (filter.organizationId) conditions.push(eb('users.organization_id', '=', filter.organizationId));
+  // lower(email) LIKE matches the trigram index users_email_trgm_idx.
+  if (filter.emailContains) conditions.push(eb(sql`lower(users.email)`, 'like', likeContains(filter.emailContains.toLowerCase())));
+  if (filter.createdFrom) conditions.push(eb('users.created_at', '>=', filter.createdFrom));
+  if (filter.createdTo) conditions.push(eb('users.created_at', '<', filter.createdTo));
+  return eb.and(conditions);
+}
+
+/**
+ * SQL for users and their profiles. Every method takes the executor (pool or transaction)
+ * explicitly, so the service decides what runs in which transaction.
+ */
+@Injectable()
+export class UsersRepository {
+  private selectUsers(db: DbExecutor) {
+    return db
+      .selectFrom('users')
+      .leftJoin('user_profiles', 'user_profiles.user_id', 'users.id')
+      .select([...PUBLIC_USER_COLUMNS, ...PROFILE_COLUMNS])
+      .select(sql<boolean>`user_profiles.user_id IS NOT NULL`.as('has_profile'));
+  }
+
+  findById(db: DbExecutor, id: string): Promise<UserRecord | undefined> {
+    return this.selectUsers(db).where('users.id', '=', id).executeTakeFirst();
+  }
+
+  async findByIds(db: DbExecutor, ids: readonly string[]): Promise<UserRecord[]> {
+    if (ids.length === 0) return [];
+    return this.selectUsers(db).where('users.id', 'in', ids).execute();
+  }
+
+  /** Offset page; `total` counts every row matching the filter. */
+  async findPage(
+    db: DbExecutor,
+    filter: UserFilter,
+    sort: { column: SortColumn; direction: 'asc' | 'desc' },
+    page: { offset: number; limit: number },
+  ): Promise<{ rows: UserRecord[]; total: number }> {
+    const [rows, count] = await Promise.all([
+      this.selectUsers(db)
+        .where((eb) => filterExpression(eb, filter))
+        .orderBy(SORT_COLUMNS[sort.column], sort.direction)
+        .orderBy('users.id', sort.direction)
+        .offset(page.offset)
+        .limit(page.limit + 1)
+        .execute(),
+      db
+        .selectFrom('users')
+        .select(sql<number>`count(*)::int`.as('total'))
+        .where((eb) => filterExpression(eb, filter))
+        .executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: count.total };
+  }
+
+  /**
+   * Keyset page after `after` (exclusive), ordered by (sort column, id). Reads `limit + 1` rows so
+   * the caller knows whether another page exists without counting.
+   */
+  findAfter(
+    db: DbExecutor,
+    filter: UserFilter,
+    sort: { column: SortColumn; direction: 'asc' | 'desc' },
+    after: { value: string | Date; id: string } | undefined,
+    limit: number,
+  ): Promise<UserRecord[]> {
+    const column = SORT_COLUMNS[sort.column];
+    let query = this.selectUsers(db).where((eb) => filterExpression(eb, filter));
+    if (after) {
+      const comparison = sort.direction === 'asc' ? '>' : '<';
+      query = query.where((eb) => eb(eb.refTuple(column, 'users.id'), comparison, eb.tuple(after.value, after.id)));
+    }
+    return query.orderBy(column, sort.direction).orderBy('users.id', sort.direction).limit(limit + 1).execute();
+  }
+
+  /** Inserts a user; returns undefined when the email is taken (case-insensitively). */
+  async insert(db: DbExecutor, row: NewUserRow): Promise<{ id: string } | undefined> {
+    return db
+      .insertInto('users')
+      .values(row)
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+  }
+
+  /** Inserts many users in one statement; returns the ids that were inserted (taken emails are skipped). */
+  async insertMany(db: DbExecutor, rows: NewUserRow[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    const inserted = await db
+      .insertInto('users')
+      .values(rows)
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
+      .returning('id')
+      .execute();
+    return new Set(inserted.map((row) => row.id));
+  }
+
+  async upsertProfile(db: DbExecutor, userId: string, fields: ProfileFields): Promise<void> {
+    await db
+      .insertInto('user_profiles')
+      .values({ user_id: userId, ...fields })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ ...fields, updated_at: sql`now()` }))
+      .execute();
+  }
+
+  async insertProfiles(db: DbExecutor, profiles: Array<ProfileFields & { user_id: string }>): Promise<void> {
+    if (profiles.length === 0) return;
+    await db.insertInto('user_profiles').values(profiles).execute();
+  }
+
+  /** Locks the row for the rest of the transaction; undefined when it does not exist. */
+  async lockById(db: DbExecutor, id: string): Promise<{ id: string } | undefined> {
+    return db.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  async emailTakenByOther(db: DbExecutor, email: string, id: string): Promise<boolean> {
+    const row = await db
+      .selectFrom('users')
+      .select('id')
+      .where(sql`lower(email)`, '=', email.toLowerCase())
+      .where('id', '<>', id)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async update(db: DbExecutor, id: string, changes: UserUpdate): Promise<void> {
+    await db
+      .updateTable('users')
+      .set({ ...changes, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Returns whether a row was deleted. Profiles and memberships go with it (ON DELETE CASCADE). */
+  async delete(db: DbExecutor, id: string): Promise<boolean> {
+    const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+}

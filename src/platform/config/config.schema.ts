@@ -1,0 +1,249 @@
+/**
+ * The one configuration schema: every environment variable the service reads is declared here once,
+ * with its default (which runs the embedded setup), its parser and whether it is sensitive.
+ * Sensitive values are never logged; `describeConfig` masks them.
+ */
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type AppRole = 'api' | 'worker' | 'all';
+export type QueueDriver = 'pgboss' | 'bullmq';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface VariableSpec<T> {
+  /** What the variable means, for .env.example and the README table. */
+  description: string;
+  sensitive?: boolean;
+  /** Default for an unset or empty variable; may depend on NODE_ENV. */
+  fallback: (nodeEnv: NodeEnv) => T;
+  parse: (raw: string) => T;
+}
+
+function fail(reason: string): never {
+  // The variable name is attached by the caller, which knows it.
+  throw new TypeError(reason);
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw)) fail(`must be an integer between ${min} and ${max}`);
+    const value = Number(raw);
+    if (value < min || value > max) fail(`must be an integer between ${min} and ${max}`);
+    return value;
+  };
+}
+
+function oneOf<T extends string>(...allowed: readonly T[]) {
+  return (raw: string): T => {
+    if (!(allowed as readonly string[]).includes(raw)) fail(`must be one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+}
+
+function url(...protocols: readonly string[]) {
+  return (raw: string): string => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      fail(`must be a URL (${protocols.map((p) => `${p}//...`).join(' or ')})`);
+    }
+    if (!protocols.includes(parsed.protocol)) fail(`must use ${protocols.join(' or ')}`);
+    return raw;
+  };
+}
+
+function brokerList(raw: string): string[] {
+  const brokers = raw.split(',').map((item) => item.trim());
+  for (const broker of brokers) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(broker)) fail('must be a comma-separated list of host:port');
+  }
+  return brokers;
+}
+
+function bool(raw: string): boolean {
+  if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+  return fail('must be true or false');
+}
+
+function host(raw: string): string {
+  if (!/^[A-Za-z0-9.:-]+$/.test(raw)) fail('must be a host name or IP address');
+  return raw;
+}
+
+const spec = {
+  NODE_ENV: {
+    description: '`production` turns off pretty logs, dev keys and migrate-on-start by default',
+    fallback: () => 'development' as NodeEnv,
+    parse: oneOf<NodeEnv>('development', 'production', 'test'),
+  },
+  PORT: {
+    description: 'HTTP listener port (0 picks a free port)',
+    fallback: () => 3000,
+    parse: integer(0, 65535),
+  },
+  HOST: {
+    description: 'HTTP listener address: 127.0.0.1 in development, 0.0.0.0 in production',
+    fallback: (env) => (env === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    parse: host,
+  },
+  GRPC_PORT: {
+    description: 'gRPC listener port (0 disables)',
+    fallback: () => 50051,
+    parse: integer(0, 65535),
+  },
+  DATA_DIR: {
+    description: 'embedded PostgreSQL data, mail files, exports, uploads, generated dev keys',
+    fallback: () => '.data',
+    parse: (raw) => raw,
+  },
+  DATABASE_URL: {
+    description: 'external PostgreSQL; unset starts an embedded PostgreSQL in DATA_DIR/pg',
+    sensitive: true,
+    fallback: () => undefined as string | undefined,
+    parse: url('postgres:', 'postgresql:') as (raw: string) => string | undefined,
+  },
+  DATABASE_POOL_SIZE: {
+    description: 'connections in the PostgreSQL pool of this process',
+    fallback: () => 10,
+    parse: integer(1, 200),
+  },
+  DATABASE_STATEMENT_TIMEOUT_MS: {
+    description: 'server-side statement timeout for every pooled connection',
+    fallback: () => 15000,
+    parse: integer(100, 600000),
+  },
+  MIGRATE_ON_START: {
+    description: 'run pending migrations at boot: true in development, false in production',
+    fallback: (env) => env !== 'production',
+    parse: bool,
+  },
+  REDIS_URL: {
+    description: 'Redis for L2 cache, rate limits, invalidation, BullMQ; unset keeps all in process',
+    sensitive: true,
+    fallback: () => undefined as string | undefined,
+    parse: url('redis:', 'rediss:') as (raw: string) => string | undefined,
+  },
+  QUEUE_DRIVER: {
+    description: '`pgboss` or `bullmq` (needs REDIS_URL)',
+    fallback: () => 'pgboss' as QueueDriver,
+    parse: oneOf<QueueDriver>('pgboss', 'bullmq'),
+  },
+  KAFKA_BROKERS: {
+    description: 'comma-separated Kafka bootstrap servers; unset delivers events in process',
+    fallback: () => undefined as string[] | undefined,
+    parse: brokerList as (raw: string) => string[] | undefined,
+  },
+  SMTP_URL: {
+    description: 'SMTP server; unset writes emails as .eml files under DATA_DIR/mail',
+    sensitive: true,
+    fallback: () => undefined as string | undefined,
+    parse: url('smtp:', 'smtps:') as (raw: string) => string | undefined,
+  },
+  CLAMD_URL: {
+    description: 'tcp://host:port of clamd; unset turns scanning off',
+    fallback: () => undefined as string | undefined,
+    parse: url('tcp:') as (raw: string) => string | undefined,
+  },
+  APP_ROLE: {
+    description: '`api` (HTTP + gRPC), `worker` (jobs, relay, consumers) or `all`',
+    fallback: () => 'all' as AppRole,
+    parse: oneOf<AppRole>('api', 'worker', 'all'),
+  },
+  LOG_LEVEL: {
+    description: 'pino log level',
+    fallback: () => 'info' as LogLevel,
+    parse: oneOf<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    description: 'OTLP collector (Jaeger, Tempo, ...); unset turns tracing off',
+    fallback: () => undefined as string | undefined,
+    parse: url('http:', 'https:') as (raw: string) => string | undefined,
+  },
+  BODY_LIMIT_BYTES: {
+    description: 'largest accepted request body (JSON) in bytes',
+    fallback: () => 1_048_576,
+    parse: integer(1024, 104_857_600),
+  },
+  SHUTDOWN_GRACE_MS: {
+    description: 'how long in-flight requests may take to finish after SIGTERM',
+    fallback: () => 10_000,
+    parse: integer(0, 120_000),
+  },
+  READINESS_DRAIN_MS: {
+    description: 'how long /health/ready answers 503 before the listener closes, so load balancers notice',
+    fallback: (env) => (env === 'production' ? 5_000 : 0),
+    parse: integer(0, 60_000),
+  },
+} satisfies Record<string, VariableSpec<unknown>>;
+
+type Spec = typeof spec;
+export type ConfigVariable = keyof Spec;
+export type AppConfig = { readonly [K in ConfigVariable]: ReturnType<Spec[K]['fallback']> };
+
+export const configVariables: ReadonlyArray<{
+  name: ConfigVariable;
+  description: string;
+  sensitive: boolean;
+}> = (Object.keys(spec) as ConfigVariable[]).map((name) => ({
+  name,
+  description: spec[name].description,
+  sensitive: 'sensitive' in spec[name] && spec[name].sensitive === true,
+}));
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const read = (name: ConfigVariable): string | undefined => {
+    const raw = env[name]?.trim();
+    return raw === undefined || raw === '' ? undefined : raw;
+  };
+  const parseOne = <K extends ConfigVariable>(name: K, nodeEnv: NodeEnv): AppConfig[K] => {
+    const raw = read(name);
+    const variable = spec[name] as VariableSpec<AppConfig[K]>;
+    if (raw === undefined) return variable.fallback(nodeEnv);
+    try {
+      return variable.parse(raw);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : 'is invalid';
+      // Sensitive values are not echoed back, even in a boot error.
+      const shown = configVariables.find((v) => v.name === name)?.sensitive ? '' : ` (got "${raw}")`;
+      throw new ConfigError(name, `${reason}${shown}`);
+    }
+  };
+
+  const nodeEnv = parseOne('NODE_ENV', 'development');
+  const config = {} as Record<ConfigVariable, unknown>;
+  for (const name of Object.keys(spec) as ConfigVariable[]) {
+    config[name] = parseOne(name, nodeEnv);
+  }
+  const typed = config as AppConfig;
+  if (typed.QUEUE_DRIVER === 'bullmq' && typed.REDIS_URL === undefined) {
+    throw new ConfigError('QUEUE_DRIVER', 'is bullmq, which needs REDIS_URL to be set');
+  }
+  return Object.freeze(typed);
+}
+
+/** The configuration as it may be logged: sensitive values masked, unset ones omitted. */
+export function describeConfig(config: AppConfig): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const { name, sensitive } of configVariables) {
+    const value = config[name];
+    if (value === undefined) continue;
+    shown[name] = sensitive ? '[redacted]' : value;
+  }
+  return shown;
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

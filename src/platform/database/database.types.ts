@@ -1,0 +1,76 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Columns the database fills on insert (defaults) but the application may still set. */
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = ColumnType<Record<string, unknown>, string | Record<string, unknown> | undefined, string | Record<string, unknown>>;
+
+export type UserStatus = 'pending' | 'active' | 'inactive' | 'suspended';
+export type UserRole = 'user' | 'moderator' | 'admin';
+export type TeamRole = 'member' | 'maintainer' | 'owner';
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  slug: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface TeamsTable {
+  id: string;
+  organization_id: string;
+  name: string;
+  created_at: CreatedAt;
+}
+
+export interface TeamMembershipsTable {
+  team_id: string;
+  user_id: string;
+  role: TeamRole;
+  created_at: CreatedAt;
+}
+
+export interface UsersTable {
+  id: string;
+  organization_id: string | null;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  status: ColumnType<UserStatus, UserStatus | undefined, UserStatus>;
+  role: ColumnType<UserRole, UserRole | undefined, UserRole>;
+  metadata: Json;
+  email_verified_at: Date | null;
+  first_login_at: Date | null;
+  last_login_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface UserProfilesTable {
+  user_id: string;
+  display_name: string | null;
+  bio: string | null;
+  avatar_url: string | null;
+  locale: string | null;
+  timezone: string | null;
+  updated_at: UpdatedAt;
+}
+
+/** Kysely's view of the schema; keep in step with migrations/. */
+export interface Database {
+  organizations: OrganizationsTable;
+  teams: TeamsTable;
+  team_memberships: TeamMembershipsTable;
+  users: UsersTable;
+  user_profiles: UserProfilesTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUserRow = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type UserProfileRow = Selectable<UserProfilesTable>;
+export type OrganizationRow = Selectable<OrganizationsTable>;
+
+// Generated<> is re-exported for migrations that add serial columns later.
+export type { Generated };

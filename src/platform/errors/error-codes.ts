@@ -1,0 +1,109 @@
+/**
+ * The registry of every error code the service can return. Each code is declared once here with its
+ * HTTP status, its gRPC status and the message a client sees; docs/errors.md documents each one and
+ * test/unit/error-codes.spec.ts keeps the two in step.
+ */
+
+/** gRPC status codes (grpc/status.h), kept here so platform/errors needs no gRPC import. */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export interface ErrorDefinition {
+  readonly httpStatus: number;
+  readonly grpcStatus: (typeof GrpcStatus)[keyof typeof GrpcStatus];
+  readonly message: string;
+}
+
+export const errorCodes = {
+  // Generic request errors, raised by the platform for any route.
+  VALIDATION_FAILED: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The request is invalid.',
+  },
+  MALFORMED_REQUEST: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The request body could not be parsed.',
+  },
+  ROUTE_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.UNIMPLEMENTED,
+    message: 'No route matches this method and path.',
+  },
+  METHOD_NOT_ALLOWED: {
+    httpStatus: 405,
+    grpcStatus: GrpcStatus.UNIMPLEMENTED,
+    message: 'This method is not allowed on this resource.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    httpStatus: 413,
+    grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    message: 'The request body is larger than the limit.',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    httpStatus: 415,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The request content type is not supported.',
+  },
+  SERVICE_UNAVAILABLE: {
+    httpStatus: 503,
+    grpcStatus: GrpcStatus.UNAVAILABLE,
+    message: 'The service is temporarily unavailable. Retry later.',
+  },
+  INTERNAL: {
+    httpStatus: 500,
+    grpcStatus: GrpcStatus.INTERNAL,
+    message: 'An unexpected error occurred.',
+  },
+
+  // Identity.
+  USER_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'User not found.',
+  },
+  DUPLICATE_EMAIL: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.ALREADY_EXISTS,
+    message: 'A user with this email already exists.',
+  },
+  ORGANIZATION_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Organization not found.',
+  },
+  DUPLICATE_ORGANIZATION_SLUG: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.ALREADY_EXISTS,
+    message: 'An organization with this slug already exists.',
+  },
+  INVALID_CURSOR: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The pagination cursor is invalid or does not match the requested sort.',
+  },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorCodes, value);
+}

@@ -1,0 +1,36 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import type { Logger } from 'pino';
+import { APP_CONFIG, type AppConfig } from './config/config.schema.js';
+import { DatabaseService } from './database/database.service.js';
+import { HealthController } from './health/health.controller.js';
+import { LifecycleService } from './health/lifecycle.service.js';
+import { PROCESS_LOGGER } from './observability/logger.tokens.js';
+import { MetricsController } from './observability/metrics.controller.js';
+import { MetricsService } from './observability/metrics.js';
+
+/**
+ * Infrastructure every module may inject: configuration, logging, metrics, the database, health.
+ * Global so business modules do not re-import it.
+ */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+    return {
+      module: PlatformModule,
+      imports: [
+        TerminusModule.forRoot({ errorLogStyle: 'json', gracefulShutdownTimeoutMs: 0 }),
+      ],
+      controllers: [HealthController, MetricsController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: PROCESS_LOGGER, useValue: logger },
+        MetricsService,
+        DatabaseService,
+        LifecycleService,
+      ],
+      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService],
+    };
+  }
+}
