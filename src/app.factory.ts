@@ -2,7 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyBaseLogger } from 'fastify';
+import { LogController, type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
@@ -47,7 +47,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     // Fastify's request.log is a child of the process logger bound to the request id. Its two
     // default lines per request are replaced by the one written in onResponse below.
     loggerInstance: logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // No per-request child binding: lines name requestId explicitly or get it from the
     // request context (see logger.ts), and a child logger per request would cost on the hot path.
     childLoggerFactory: (parent: FastifyBaseLogger) => parent,

@@ -1,0 +1,50 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import pg from 'pg';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { createApp } from '../../src/app.factory.js';
+import { loadConfig, type AppConfig } from '../../src/platform/config/config.schema.js';
+import { LifecycleService } from '../../src/platform/health/lifecycle.service.js';
+import { loggerOptions } from '../../src/platform/observability/logger.js';
+import { createTestDatabase, dropTestDatabase } from './database.js';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  config: AppConfig;
+  /** A direct connection to the app's database, for asserting rows. */
+  sql: pg.Pool;
+  /** Every line the app logged, parsed. */
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots the real application on its own cloned database, ready for inject(). Logs are captured in
+ * memory (tests assert on them) instead of printed.
+ */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({ DATABASE_URL: databaseUrl, MIGRATE_ON_START: 'false', LOG_LEVEL: 'info', DATA_DIR: '.data/test', ...env });
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = pino(loggerOptions(config), sink);
+  const { app } = await createApp(config, logger);
+  app.get(LifecycleService).markServing();
+  const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  return {
+    app,
+    config,
+    sql,
+    logs,
+    async close() {
+      await app.close();
+      await sql.end();
+      await dropTestDatabase(databaseUrl);
+    },
+  };
+}
