@@ -6,7 +6,6 @@ import { LogController, type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
-import { sendRestError } from './platform/errors/send-rest-error.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
 import { acceptRequestId } from './platform/observability/request-context.js';
@@ -83,5 +82,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
   SwaggerModule.setup('docs', app, openapi, { jsonDocumentUrl: 'docs/json', yamlDocumentUrl: 'docs/yaml' });
 
   await app.init();
+  // The API speaks JSON only; the default text and form parsers would hand other bodies to the
+  // validation pipe and produce a confusing error instead of 415.
+  fastify.removeContentTypeParser(['text/plain', 'application/x-www-form-urlencoded']);
   return { app, openapi };
 }

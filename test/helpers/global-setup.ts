@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -45,7 +46,9 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
   // The runner's Node version, printed so CI logs show the pinned runtime is the one in use.
   console.log(`[test] Node ${process.version}; database: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'}`);
   let adminUrl: string;
-  const embeddedDir = path.resolve('.data', `test-pg-${process.pid}`);
+  // Under the system temp folder: when tests run as root the server runs as the postgres user,
+  // which must be able to reach the folder (a checkout under /root would not be reachable).
+  const embeddedDir = path.join(tmpdir(), `groundwork-test-pg-${process.pid}`);
   if (process.env.DATABASE_URL) {
     adminUrl = process.env.DATABASE_URL;
   } else {

@@ -3,8 +3,8 @@ import { IsString, Length, Matches } from 'class-validator';
 
 export class CreateOrganizationDto {
   @ApiProperty({ example: 'Acme Corporation', minLength: 1, maxLength: 200 })
-  @IsString()
   @Length(1, 200)
+  @IsString()
   name!: string;
 
   @ApiProperty({ example: 'acme', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })

@@ -36,20 +36,20 @@ export const USER_SORTS = USER_SORT_FIELDS.flatMap((field) => [field, `-${field}
 export class UserProfileInput {
   @ApiPropertyOptional({ maxLength: 200 })
   @IsOptional()
-  @IsString()
   @MaxLength(200)
+  @IsString()
   displayName?: string;
 
   @ApiPropertyOptional({ maxLength: 2000 })
   @IsOptional()
-  @IsString()
   @MaxLength(2000)
+  @IsString()
   bio?: string;
 
   @ApiPropertyOptional({ maxLength: 2048, example: 'https://example.com/avatar.png' })
   @IsOptional()
-  @IsUrl({ protocols: ['https'], require_protocol: true })
   @MaxLength(2048)
+  @IsUrl({ protocols: ['https'], require_protocol: true })
   avatarUrl?: string;
 
   @ApiPropertyOptional({ example: 'en-GB' })
@@ -65,13 +65,13 @@ export class UserProfileInput {
 
 export class CreateUserDto {
   @ApiProperty({ example: 'ada@example.com', maxLength: 254 })
-  @IsEmail({}, { message: 'email must be a valid email address' })
   @MaxLength(254)
+  @IsEmail({}, { message: 'email must be a valid email address' })
   email!: string;
 
   @ApiProperty({ example: 'Ada Lovelace', minLength: 1, maxLength: 200 })
-  @IsString()
   @Length(1, 200)
+  @IsString()
   name!: string;
 
   @ApiPropertyOptional({ format: 'uuid' })
@@ -104,14 +104,14 @@ export class CreateUserDto {
 export class UpdateUserDto {
   @ApiPropertyOptional({ maxLength: 254 })
   @IsOptional()
-  @IsEmail({}, { message: 'email must be a valid email address' })
   @MaxLength(254)
+  @IsEmail({}, { message: 'email must be a valid email address' })
   email?: string;
 
   @ApiPropertyOptional({ minLength: 1, maxLength: 200 })
   @IsOptional()
-  @IsString()
   @Length(1, 200)
+  @IsString()
   name?: string;
 
   @ApiPropertyOptional({ format: 'uuid', nullable: true, description: 'null removes the user from its organization' })
@@ -159,8 +159,8 @@ export class ListUsersQueryDto {
 
   @ApiPropertyOptional({ description: 'Case-insensitive substring of the email', maxLength: 254 })
   @IsOptional()
-  @IsString()
   @Length(1, 254)
+  @IsString()
   email?: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'created at or after (inclusive)' })
@@ -181,23 +181,23 @@ export class ListUsersQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: PAGE_SIZE.max, default: PAGE_SIZE.default })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
   @Max(PAGE_SIZE.max)
+  @Min(1)
+  @IsInt()
   limit?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 10000, default: 1, description: 'Offset mode page; not with cursor' })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
   @Max(10000)
+  @Min(1)
+  @IsInt()
   page?: number;
 
   @ApiPropertyOptional({ description: 'Keyset mode: empty for the first page, then meta.nextCursor' })
   @IsOptional()
-  @IsString()
   @MaxLength(2048)
+  @IsString()
   cursor?: string;
 }
 

@@ -86,7 +86,7 @@ function host(raw: string): string {
 const spec = {
   NODE_ENV: {
     description: '`production` turns off pretty logs, dev keys and migrate-on-start by default',
-    fallback: () => 'development' as NodeEnv,
+    fallback: (): NodeEnv => 'development',
     parse: oneOf<NodeEnv>('development', 'production', 'test'),
   },
   PORT: {
@@ -112,8 +112,8 @@ const spec = {
   DATABASE_URL: {
     description: 'external PostgreSQL; unset starts an embedded PostgreSQL in DATA_DIR/pg',
     sensitive: true,
-    fallback: () => undefined as string | undefined,
-    parse: url('postgres:', 'postgresql:') as (raw: string) => string | undefined,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('postgres:', 'postgresql:')(raw),
   },
   DATABASE_POOL_SIZE: {
     description: 'connections in the PostgreSQL pool of this process',
@@ -133,44 +133,44 @@ const spec = {
   REDIS_URL: {
     description: 'Redis for L2 cache, rate limits, invalidation, BullMQ; unset keeps all in process',
     sensitive: true,
-    fallback: () => undefined as string | undefined,
-    parse: url('redis:', 'rediss:') as (raw: string) => string | undefined,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('redis:', 'rediss:')(raw),
   },
   QUEUE_DRIVER: {
     description: '`pgboss` or `bullmq` (needs REDIS_URL)',
-    fallback: () => 'pgboss' as QueueDriver,
+    fallback: (): QueueDriver => 'pgboss',
     parse: oneOf<QueueDriver>('pgboss', 'bullmq'),
   },
   KAFKA_BROKERS: {
     description: 'comma-separated Kafka bootstrap servers; unset delivers events in process',
-    fallback: () => undefined as string[] | undefined,
-    parse: brokerList as (raw: string) => string[] | undefined,
+    fallback: (): string[] | undefined => undefined,
+    parse: (raw: string): string[] | undefined => brokerList(raw),
   },
   SMTP_URL: {
     description: 'SMTP server; unset writes emails as .eml files under DATA_DIR/mail',
     sensitive: true,
-    fallback: () => undefined as string | undefined,
-    parse: url('smtp:', 'smtps:') as (raw: string) => string | undefined,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('smtp:', 'smtps:')(raw),
   },
   CLAMD_URL: {
     description: 'tcp://host:port of clamd; unset turns scanning off',
-    fallback: () => undefined as string | undefined,
-    parse: url('tcp:') as (raw: string) => string | undefined,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('tcp:')(raw),
   },
   APP_ROLE: {
     description: '`api` (HTTP + gRPC), `worker` (jobs, relay, consumers) or `all`',
-    fallback: () => 'all' as AppRole,
+    fallback: (): AppRole => 'all',
     parse: oneOf<AppRole>('api', 'worker', 'all'),
   },
   LOG_LEVEL: {
     description: 'pino log level',
-    fallback: () => 'info' as LogLevel,
+    fallback: (): LogLevel => 'info',
     parse: oneOf<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: {
     description: 'OTLP collector (Jaeger, Tempo, ...); unset turns tracing off',
-    fallback: () => undefined as string | undefined,
-    parse: url('http:', 'https:') as (raw: string) => string | undefined,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('http:', 'https:')(raw),
   },
   BODY_LIMIT_BYTES: {
     description: 'largest accepted request body (JSON) in bytes',

@@ -14,7 +14,7 @@ function migratorFor(db: Kysely<unknown>): Migrator {
 function unwrap(result: MigrationResultSet): string[] {
   const failed = result.results?.find((step) => step.status === 'Error');
   if (result.error !== undefined) {
-    const reason = result.error instanceof Error ? result.error.message : String(result.error);
+    const reason = result.error instanceof Error ? result.error.message : JSON.stringify(result.error);
     throw new Error(`Migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`, { cause: result.error });
   }
   return (result.results ?? []).filter((step) => step.status === 'Success').map((step) => step.migrationName);
