@@ -150,13 +150,24 @@ export class UsersRepository {
     after: { value: string | Date; id: string } | undefined,
     limit: number,
   ): Promise<UserRecord[]> {
+    return this.findAfterQuery(db, filter, sort, after, limit).execute();
+  }
+
+  /** The query behind findAfter, exposed so tests can assert its SQL and plan. */
+  findAfterQuery(
+    db: DbExecutor,
+    filter: UserFilter,
+    sort: { column: SortColumn; direction: 'asc' | 'desc' },
+    after: { value: string | Date; id: string } | undefined,
+    limit: number,
+  ) {
     const column = SORT_COLUMNS[sort.column];
     let query = this.selectUsers(db).where((eb) => filterExpression(eb, filter));
     if (after) {
       const comparison = sort.direction === 'asc' ? '>' : '<';
       query = query.where((eb) => eb(eb.refTuple(column, 'users.id'), comparison, eb.tuple(after.value, after.id)));
     }
-    return query.orderBy(column, sort.direction).orderBy('users.id', sort.direction).limit(limit + 1).execute();
+    return query.orderBy(column, sort.direction).orderBy('users.id', sort.direction).limit(limit + 1);
   }
 
   /** Inserts a user; returns undefined when the email is taken (case-insensitively). */
