@@ -16,11 +16,30 @@ export const REDACTED_PATHS = [
   ),
 ];
 
+/**
+ * Errors are logged with their type, message, code and stack only. PostgreSQL errors also carry
+ * `detail` (row values such as emails), `where` and `internalQuery` (SQL text); those stay out.
+ */
+export function serializeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const { code, constraint, table } = error as Error & { code?: unknown; constraint?: unknown; table?: unknown };
+  return {
+    type: error.name,
+    message: error.message,
+    ...(typeof code === 'string' && { code }),
+    ...(typeof constraint === 'string' && { constraint }),
+    ...(typeof table === 'string' && { table }),
+    stack: error.stack,
+    ...(error.cause !== undefined && { cause: serializeError(error.cause) }),
+  };
+}
+
 /** pino options shared by the HTTP logger and the process logger. */
 export function loggerOptions(config: AppConfig): LoggerOptions {
   return {
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     base: { service: 'groundwork', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
