@@ -48,6 +48,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email))`.execute(db);
   // Keyset pagination orders by (created_at, id); the same index serves plain created_at ranges.
   await sql`CREATE INDEX users_created_at_id_idx ON users (created_at, id)`.execute(db);
+  // The other allow-listed sorts get the same (column, id) shape, so every keyset page is an index
+  // range scan instead of a sort of all matching rows.
+  await sql`CREATE INDEX users_updated_at_id_idx ON users (updated_at, id)`.execute(db);
+  await sql`CREATE INDEX users_email_id_idx ON users (email, id)`.execute(db);
+  await sql`CREATE INDEX users_name_id_idx ON users (name, id)`.execute(db);
   await sql`CREATE INDEX users_status_created_at_idx ON users (status, created_at)`.execute(db);
   await sql`CREATE INDEX users_organization_role_status_idx ON users (organization_id, role, status)`.execute(db);
   await sql`CREATE INDEX users_active_created_at_idx ON users (created_at) WHERE status = 'active'`.execute(db);
