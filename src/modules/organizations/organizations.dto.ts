@@ -1,8 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, Length, Matches } from 'class-validator';
+import { HasNoNulCharacter } from '../../platform/errors/validators.js';
 
 export class CreateOrganizationDto {
   @ApiProperty({ example: 'Acme Corporation', minLength: 1, maxLength: 200 })
+  @HasNoNulCharacter()
   @Length(1, 200)
   @IsString()
   name!: string;

@@ -23,7 +23,7 @@ import {
 } from 'class-validator';
 import { PAGE_SIZE } from '../../platform/database/pagination.js';
 import type { UserRole, UserStatus } from '../../platform/database/database.types.js';
-import { IsSmallJsonObject } from '../../platform/errors/validators.js';
+import { HasNoNulCharacter, IsOptionalNotNull, IsSmallJsonObject } from '../../platform/errors/validators.js';
 
 export const USER_STATUSES: readonly UserStatus[] = ['pending', 'active', 'inactive', 'suspended'];
 export const USER_ROLES: readonly UserRole[] = ['user', 'moderator', 'admin'];
@@ -36,18 +36,22 @@ export const USER_SORTS = USER_SORT_FIELDS.flatMap((field) => [field, `-${field}
 export class UserProfileInput {
   @ApiPropertyOptional({ maxLength: 200 })
   @IsOptional()
+  @HasNoNulCharacter()
   @MaxLength(200)
   @IsString()
   displayName?: string;
 
   @ApiPropertyOptional({ maxLength: 2000 })
   @IsOptional()
+  @HasNoNulCharacter()
   @MaxLength(2000)
   @IsString()
   bio?: string;
 
   @ApiPropertyOptional({ maxLength: 2048, example: 'https://example.com/avatar.png' })
   @IsOptional()
+  // IsUrl lets U+0000 through in the path.
+  @HasNoNulCharacter()
   @MaxLength(2048)
   @IsUrl({ protocols: ['https'], require_protocol: true })
   avatarUrl?: string;
@@ -70,6 +74,7 @@ export class CreateUserDto {
   email!: string;
 
   @ApiProperty({ example: 'Ada Lovelace', minLength: 1, maxLength: 200 })
+  @HasNoNulCharacter()
   @Length(1, 200)
   @IsString()
   name!: string;
@@ -96,20 +101,23 @@ export class CreateUserDto {
 
   @ApiPropertyOptional({ type: () => UserProfileInput })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => UserProfileInput)
   profile?: UserProfileInput;
 }
 
 export class UpdateUserDto {
+  // IsOptionalNotNull: null would reach a NOT NULL column; only organizationId may be cleared.
   @ApiPropertyOptional({ maxLength: 254 })
-  @IsOptional()
+  @IsOptionalNotNull()
   @MaxLength(254)
   @IsEmail({}, { message: 'email must be a valid email address' })
   email?: string;
 
   @ApiPropertyOptional({ minLength: 1, maxLength: 200 })
-  @IsOptional()
+  @IsOptionalNotNull()
+  @HasNoNulCharacter()
   @Length(1, 200)
   @IsString()
   name?: string;
@@ -120,22 +128,23 @@ export class UpdateUserDto {
   organizationId?: string | null;
 
   @ApiPropertyOptional({ enum: USER_ROLES })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(USER_ROLES)
   role?: UserRole;
 
   @ApiPropertyOptional({ enum: USER_STATUSES })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(USER_STATUSES)
   status?: UserStatus;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Replaces the whole metadata object' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsSmallJsonObject()
   metadata?: Record<string, unknown>;
 
   @ApiPropertyOptional({ type: () => UserProfileInput, description: 'Fields given replace the stored ones' })
-  @IsOptional()
+  @IsOptionalNotNull()
+  @IsObject()
   @ValidateNested()
   @Type(() => UserProfileInput)
   profile?: UserProfileInput;
@@ -159,6 +168,7 @@ export class ListUsersQueryDto {
 
   @ApiPropertyOptional({ description: 'Case-insensitive substring of the email', maxLength: 254 })
   @IsOptional()
+  @HasNoNulCharacter()
   @Length(1, 254)
   @IsString()
   email?: string;

@@ -44,6 +44,19 @@ export const SORT_COLUMNS = {
 } as const;
 export type SortColumn = keyof typeof SORT_COLUMNS;
 
+/**
+ * The sort value of a row as text, for the cursor after it. Timestamps are formatted by PostgreSQL
+ * with all six fractional digits: a JavaScript Date keeps only milliseconds, and a cursor rounded
+ * to them repeats or skips rows whose timestamps differ below the millisecond.
+ */
+function sortKey(column: SortColumn) {
+  const ref = sql.ref(SORT_COLUMNS[column]);
+  if (column === 'createdAt' || column === 'updatedAt') {
+    return sql<string>`to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_key');
+  }
+  return sql<string>`${ref}`.as('sort_key');
+}
+
 export interface UserFilter {
   status?: UserStatus;
   role?: UserRole;
@@ -71,6 +84,11 @@ export interface UserRecord {
   locale: string | null;
   timezone: string | null;
   has_profile: boolean;
+}
+
+/** A row of a sorted page, with its sort value as the cursor after it must carry it. */
+export interface SortedUserRecord extends UserRecord {
+  sort_key: string;
 }
 
 export type ProfileFields = Partial<Pick<UserProfileRow, 'display_name' | 'bio' | 'avatar_url' | 'locale' | 'timezone'>>;
@@ -121,9 +139,10 @@ export class UsersRepository {
     filter: UserFilter,
     sort: { column: SortColumn; direction: 'asc' | 'desc' },
     page: { offset: number; limit: number },
-  ): Promise<{ rows: UserRecord[]; total: number }> {
+  ): Promise<{ rows: SortedUserRecord[]; total: number }> {
     const [rows, count] = await Promise.all([
       this.selectUsers(db)
+        .select(sortKey(sort.column))
         .where((eb) => filterExpression(eb, filter))
         .orderBy(SORT_COLUMNS[sort.column], sort.direction)
         .orderBy('users.id', sort.direction)
@@ -141,7 +160,8 @@ export class UsersRepository {
 
   /**
    * Keyset page after `after` (exclusive), ordered by (sort column, id). Reads `limit + 1` rows so
-   * the caller knows whether another page exists without counting.
+   * the caller knows whether another page exists without counting. A timestamp `after.value` given
+   * as text (a sort_key) keeps its microseconds; PostgreSQL reads it as the column's type.
    */
   findAfter(
     db: DbExecutor,
@@ -149,7 +169,7 @@ export class UsersRepository {
     sort: { column: SortColumn; direction: 'asc' | 'desc' },
     after: { value: string | Date; id: string } | undefined,
     limit: number,
-  ): Promise<UserRecord[]> {
+  ): Promise<SortedUserRecord[]> {
     return this.findAfterQuery(db, filter, sort, after, limit).execute();
   }
 
@@ -162,7 +182,9 @@ export class UsersRepository {
     limit: number,
   ) {
     const column = SORT_COLUMNS[sort.column];
-    let query = this.selectUsers(db).where((eb) => filterExpression(eb, filter));
+    let query = this.selectUsers(db)
+      .select(sortKey(sort.column))
+      .where((eb) => filterExpression(eb, filter));
     if (after) {
       const comparison = sort.direction === 'asc' ? '>' : '<';
       query = query.where((eb) => eb(eb.refTuple(column, 'users.id'), comparison, eb.tuple(after.value, after.id)));

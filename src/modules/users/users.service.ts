@@ -17,7 +17,14 @@ import type {
   UserPageDto,
   UserProfileInput,
 } from './users.dto.js';
-import { UsersRepository, type ProfileFields, type SortColumn, type UserFilter, type UserRecord } from './users.repository.js';
+import {
+  UsersRepository,
+  type ProfileFields,
+  type SortColumn,
+  type SortedUserRecord,
+  type UserFilter,
+  type UserRecord,
+} from './users.repository.js';
 
 function toUserDto(row: UserRecord): UserDto {
   return {
@@ -61,24 +68,36 @@ function parseSort(sort: string | undefined): { field: SortColumn; direction: 'a
   return { field: (descending ? value.slice(1) : value) as SortColumn, direction: descending ? 'desc' : 'asc' };
 }
 
-/** The sort value of a row as it is written into a cursor. */
-function sortValueOf(row: UserRecord, field: SortColumn): string {
-  switch (field) {
-    case 'createdAt':
-      return row.created_at.toISOString();
-    case 'updatedAt':
-      return row.updated_at.toISOString();
-    case 'email':
-      return row.email;
-    case 'name':
-      return row.name;
-  }
-}
+// A cursor's timestamp as the repository's sort_key writes it; three digits from older cursors.
+const CURSOR_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$/;
 
-function cursorValue(field: SortColumn, value: string): string | Date {
+/**
+ * The sort value a cursor names, checked so a tampered cursor is a 400 rather than a PostgreSQL
+ * error: text cannot hold NUL, and Date accepts days PostgreSQL refuses (it rolls 2021-02-30
+ * over to March, and knows a year 0). The value goes to SQL as text, keeping its microseconds.
+ */
+function cursorValue(field: SortColumn, value: string): string {
+  if (value.includes('\u0000')) throw new AppError('INVALID_CURSOR');
   if (field !== 'createdAt' && field !== 'updatedAt') return value;
   const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new AppError('INVALID_CURSOR');
+  const real =
+    CURSOR_TIMESTAMP.test(value) &&
+    !Number.isNaN(date.getTime()) &&
+    date.getUTCFullYear() >= 1 &&
+    date.toISOString().slice(0, 19) === value.slice(0, 19);
+  if (!real) throw new AppError('INVALID_CURSOR');
+  return value;
+}
+
+/**
+ * A createdFrom/createdTo bound. IsISO8601 also admits forms Date cannot read (week dates such as
+ * 2026-W05-1, ordinal dates); an Invalid Date must not reach the query.
+ */
+function instant(field: 'createdFrom' | 'createdTo', value: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    throw AppError.validation([{ field, message: `${field} must be a valid ISO 8601 date string` }]);
+  }
   return date;
 }
 
@@ -107,12 +126,12 @@ export class UsersService {
       ...(query.role && { role: query.role }),
       ...(query.organizationId && { organizationId: query.organizationId }),
       ...(query.email && { emailContains: query.email }),
-      ...(query.createdFrom && { createdFrom: new Date(query.createdFrom) }),
-      ...(query.createdTo && { createdTo: new Date(query.createdTo) }),
+      ...(query.createdFrom && { createdFrom: instant('createdFrom', query.createdFrom) }),
+      ...(query.createdTo && { createdTo: instant('createdTo', query.createdTo) }),
     };
     const sortSpec = { column: sort.field, direction: sort.direction };
 
-    let rows: UserRecord[];
+    let rows: SortedUserRecord[];
     let offsetMeta: { total: number; page: number } | undefined;
     if (keysetMode) {
       const position = query.cursor ? decodeCursor(query.cursor, sort.field, sort.direction) : undefined;
@@ -130,7 +149,7 @@ export class UsersService {
     const last = pageRows.at(-1);
     const nextCursor =
       hasNext && last
-        ? encodeCursor({ sort: sort.field, direction: sort.direction, value: sortValueOf(last, sort.field), id: last.id })
+        ? encodeCursor({ sort: sort.field, direction: sort.direction, value: last.sort_key, id: last.id })
         : null;
     return {
       data: pageRows.map(toUserDto),

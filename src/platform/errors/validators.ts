@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { registerDecorator, validate, type ValidationOptions } from 'class-validator';
+import { NotContains, registerDecorator, validate, ValidateIf, type ValidationOptions } from 'class-validator';
 import type { FieldProblem } from './app-error.js';
 import { flattenValidationErrors } from './validation.js';
 
@@ -14,7 +14,17 @@ function depthOf(value: unknown, level = 0): number {
   return deepest;
 }
 
-/** A plain JSON object of bounded size and depth, so a jsonb column cannot be used to store megabytes. */
+/** Whether a JSON value holds U+0000 in any string or key; jsonb refuses it. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object') return false;
+  return Object.entries(value).some(([key, child]) => key.includes('\u0000') || containsNul(child));
+}
+
+/**
+ * A plain JSON object of bounded size and depth, so a jsonb column cannot be used to store megabytes,
+ * and without NUL characters, which jsonb cannot store.
+ */
 export function IsSmallJsonObject(options?: ValidationOptions): PropertyDecorator {
   return (target, propertyName) => {
     registerDecorator({
@@ -22,17 +32,35 @@ export function IsSmallJsonObject(options?: ValidationOptions): PropertyDecorato
       target: target.constructor,
       propertyName: propertyName as string,
       options: {
-        message: `$property must be a JSON object of at most ${MAX_JSON_BYTES} bytes and ${MAX_JSON_DEPTH} levels`,
+        message: `$property must be a JSON object of at most ${MAX_JSON_BYTES} bytes and ${MAX_JSON_DEPTH} levels, without NUL characters`,
         ...options,
       },
       validator: {
         validate(value: unknown): boolean {
           if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-          return Buffer.byteLength(JSON.stringify(value)) <= MAX_JSON_BYTES && depthOf(value) <= MAX_JSON_DEPTH;
+          // Size and depth first: they bound the walk for NUL characters.
+          return Buffer.byteLength(JSON.stringify(value)) <= MAX_JSON_BYTES && depthOf(value) <= MAX_JSON_DEPTH && !containsNul(value);
         },
       },
     });
   };
+}
+
+/**
+ * Refuses strings containing U+0000. PostgreSQL text cannot hold it, so without this check the
+ * value fails in the database as a 500 instead of a 400 naming the field.
+ */
+export function HasNoNulCharacter(options?: ValidationOptions): PropertyDecorator {
+  return NotContains('\u0000', { message: '$property must not contain NUL characters', ...options });
+}
+
+/**
+ * Like IsOptional, but only an absent property skips validation: null is validated, and refused,
+ * like any other value. For PATCH fields whose column cannot be NULL, where IsOptional would let
+ * null through to the database.
+ */
+export function IsOptionalNotNull(options?: ValidationOptions): PropertyDecorator {
+  return ValidateIf((_object, value) => value !== undefined, options);
 }
 
 /**
