@@ -2,10 +2,11 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
-import { LogController, type FastifyBaseLogger } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
+import { sendRestError } from './platform/errors/send-rest-error.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
 import { acceptRequestId } from './platform/observability/request-context.js';
@@ -39,7 +40,7 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     requestIdHeader: false,
     genReqId: (raw: IncomingMessage) => {
       const id = acceptRequestId(raw.headers['x-request-id']);
-      // pino-http and the request-context middleware read the same id from the raw request.
+      // The request-context middleware reads the same id from the raw request.
       (raw as { id?: unknown }).id = id;
       return id;
     },
@@ -50,7 +51,12 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     // No per-request child binding: lines name requestId explicitly or get it from the
     // request context (see logger.ts), and a child logger per request would cost on the hot path.
     childLoggerFactory: (parent: FastifyBaseLogger) => parent,
-    return503OnClosing: true,
+    // While the listener closes, requests already on open connections are still served normally
+    // (the database is closed only after them) instead of getting a bare 503 without an envelope.
+    return503OnClosing: false,
+    // URL-level errors (bad percent-encoding, over-long path parameters) raised before routing
+    // leave in the same envelope as every other error.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendRestError(error, request, reply),
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
@@ -70,8 +76,10 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     const route = request.routeOptions.url ?? 'unmatched';
     const statusCode = reply.statusCode;
     metrics.httpRequestDuration.observe({ method: request.method, route, status_code: String(statusCode) }, reply.elapsedTime / 1000);
-    if (QUIET_ROUTES.has(route) && statusCode < 400) return;
-    const level = statusCode >= 500 ? 'error' : statusCode >= 400 ? 'warn' : 'info';
+    const quiet = QUIET_ROUTES.has(route);
+    if (quiet && statusCode < 400) return;
+    // A probe answering 503 (starting, draining, database down) is a state, not a server error.
+    const level = statusCode >= 500 && !quiet ? 'error' : statusCode >= 400 ? 'warn' : 'info';
     request.log[level](
       { requestId: request.id, method: request.method, route, path: request.url.split('?', 1)[0], statusCode, responseTimeMs: Math.round(reply.elapsedTime * 10) / 10 },
       'request completed',

@@ -19,14 +19,19 @@ async function main(): Promise<void> {
   }
 
   const logger = createProcessLogger(config);
-  logger.info({ node: process.version, pid: process.pid, config: describeConfig(config) }, 'starting groundwork');
+  logger.info({ node: process.version, config: describeConfig(config) }, 'starting groundwork');
 
   const { app } = await createApp(config, logger);
   const lifecycle = app.get(LifecycleService);
 
   let shuttingDown = false;
   const shutdown = async (signal: string): Promise<void> => {
-    if (shuttingDown) return;
+    // A second Ctrl-C or SIGTERM must not kill the process mid-drain (which would leave the
+    // embedded PostgreSQL running); the grace deadline below bounds the wait instead.
+    if (shuttingDown) {
+      logger.warn({ signal }, 'shutdown already in progress');
+      return;
+    }
     shuttingDown = true;
     logger.info({ signal }, 'shutdown started: readiness now fails');
     lifecycle.markDraining();
@@ -50,8 +55,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 
   await app.listen({ port: config.PORT, host: config.HOST });
   lifecycle.markServing();

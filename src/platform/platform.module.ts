@@ -20,7 +20,9 @@ export class PlatformModule {
     return {
       module: PlatformModule,
       imports: [
-        TerminusModule.forRoot({ errorLogStyle: 'json', gracefulShutdownTimeoutMs: 0 }),
+        // Terminus's own logger is off: a failing probe during a normal drain is not an error, and the
+        // request line already records every 503.
+        TerminusModule.forRoot({ logger: false, gracefulShutdownTimeoutMs: 0 }),
       ],
       controllers: [HealthController, MetricsController],
       providers: [

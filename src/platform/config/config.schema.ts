@@ -85,7 +85,7 @@ function host(raw: string): string {
 
 const spec = {
   NODE_ENV: {
-    description: '`production` turns off pretty logs, dev keys and migrate-on-start by default',
+    description: '`production` changes defaults: HOST 0.0.0.0, no migrate-on-start, a 5 s readiness drain',
     fallback: (): NodeEnv => 'development',
     parse: oneOf<NodeEnv>('development', 'production', 'test'),
   },
@@ -217,8 +217,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       return variable.parse(raw);
     } catch (error) {
       const reason = error instanceof Error ? error.message : 'is invalid';
-      // Sensitive values are not echoed back, even in a boot error.
-      const shown = configVariables.find((v) => v.name === name)?.sensitive ? '' : ` (got "${raw}")`;
+      // Sensitive values are not echoed back, even in a boot error. Others are echoed JSON-quoted so
+      // a value with a newline or control character cannot break the one-line boot error.
+      const shown = configVariables.find((v) => v.name === name)?.sensitive ? '' : ` (got ${JSON.stringify(raw)})`;
       throw new ConfigError(name, `${reason}${shown}`);
     }
   };

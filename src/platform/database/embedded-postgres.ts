@@ -73,7 +73,9 @@ export class EmbeddedPostgres {
         '-c', `unix_socket_directories=${dataDir}`,
         '-c', 'max_connections=200',
       ],
-      { ...owner, stdio: ['ignore', 'pipe', 'pipe'] },
+      // Its own process group: a Ctrl-C in the terminal reaches only our process, which stops the
+      // database last, after in-flight requests have finished.
+      { ...owner, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     this.process = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -184,7 +186,9 @@ async function removeStalePidFile(dataDir: string): Promise<void> {
   if (Number.isInteger(pid) && pid > 0) {
     try {
       process.kill(pid, 0);
-      throw new Error(`PostgreSQL (pid ${pid}) is already running on ${dataDir}; stop it or use another DATA_DIR`);
+      // Left running by a process that was killed without a shutdown (the server runs in its own
+      // process group), or in use by another instance. Stopping it is the operator's call.
+      throw new Error(`PostgreSQL (pid ${pid}) is already running on ${dataDir}; stop it with "kill -INT ${pid}" or use another DATA_DIR`);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
     }

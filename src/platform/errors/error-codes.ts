@@ -43,15 +43,20 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,
     message: 'The request body could not be parsed.',
   },
+  MALFORMED_URL: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The request URL is malformed.',
+  },
   ROUTE_NOT_FOUND: {
     httpStatus: 404,
     grpcStatus: GrpcStatus.UNIMPLEMENTED,
     message: 'No route matches this method and path.',
   },
-  METHOD_NOT_ALLOWED: {
-    httpStatus: 405,
-    grpcStatus: GrpcStatus.UNIMPLEMENTED,
-    message: 'This method is not allowed on this resource.',
+  URI_TOO_LONG: {
+    httpStatus: 414,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'A path parameter is longer than the limit.',
   },
   PAYLOAD_TOO_LARGE: {
     httpStatus: 413,

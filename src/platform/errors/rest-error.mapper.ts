@@ -33,15 +33,30 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_REQUEST',
   FST_ERR_CTP_EMPTY_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_BAD_URL: 'MALFORMED_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
 };
 
-// PostgreSQL conditions that mean "overloaded or going away", not "your request is wrong".
-const UNAVAILABLE_SQLSTATES = new Set(['57014', '53300', '57P01', '57P03', '08006', '08001']);
+// PostgreSQL conditions and socket errors that mean "a dependency is overloaded or unreachable",
+// not "your request is wrong": the client may retry.
+const UNAVAILABLE_CODES = new Set([
+  '57014', // query_canceled (statement timeout)
+  '53300', // too_many_connections
+  '57P01', // admin_shutdown
+  '57P03', // cannot_connect_now
+  '08006', // connection_failure
+  '08001', // sqlclient_unable_to_establish_sqlconnection
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+]);
 
 const HTTP_STATUS_CODES: Partial<Record<number, ErrorCode>> = {
   400: 'MALFORMED_REQUEST',
   404: 'ROUTE_NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
+  414: 'URI_TOO_LONG',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   503: 'SERVICE_UNAVAILABLE',
@@ -69,11 +84,14 @@ export function mapErrorToRest(exception: unknown): MappedError {
   if (typeof fastifyCode === 'string') {
     const mapped = FASTIFY_CODES[fastifyCode];
     if (mapped) return registered(mapped);
-    if (UNAVAILABLE_SQLSTATES.has(fastifyCode)) {
+    if (UNAVAILABLE_CODES.has(fastifyCode)) {
       return registered('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' }, unexpected: true });
     }
   }
-  if (exception instanceof Error && /timeout exceeded when trying to connect/i.test(exception.message)) {
+  if (
+    exception instanceof Error &&
+    /timeout exceeded when trying to connect|Connection terminated unexpectedly/i.test(exception.message)
+  ) {
     return registered('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' }, unexpected: true });
   }
 
@@ -87,6 +105,7 @@ export function mapErrorToRest(exception: unknown): MappedError {
     if (code) return registered(code);
     return registered('MALFORMED_REQUEST', { status });
   }
+  if (status === 503) return registered('SERVICE_UNAVAILABLE', { headers: { 'retry-after': '1' } });
 
   return registered('INTERNAL', { unexpected: true });
 }

@@ -16,6 +16,8 @@ export function sendRestError(exception: unknown, request: FastifyRequest, reply
   }
   if (reply.sent) return;
   if (mapped.headers) void reply.headers(mapped.headers);
+  // Set here too: errors Fastify raises before routing skip the onSend hook that normally adds it.
+  void reply.header('x-request-id', request.id);
   void reply
     .status(mapped.status)
     .header('content-type', 'application/json; charset=utf-8')

@@ -43,7 +43,7 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
     base: { service: 'groundwork', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    // Lines logged outside pino-http's request logger (services, repositories) still carry the
+    // Lines logged away from the HTTP hooks (services, repositories) still carry the
     // request id, read from the request's AsyncLocalStorage context.
     // A call that names requestId itself (the HTTP hooks do) keeps it, so no line has it twice.
     mixin: (mergeObject) => {
