@@ -37,11 +37,18 @@ async function main(): Promise<void> {
     lifecycle.markDraining();
     // Give load balancers time to see the failing readiness before the listener closes.
     await sleep(config.READINESS_DRAIN_MS);
-    const deadline = setTimeout(() => {
-      logger.error({ graceMs: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period exceeded; exiting');
+    // In-flight requests get SHUTDOWN_GRACE_MS; past it their connections are cut so the pool and
+    // the embedded database still close in order. A hard deadline covers a stuck close.
+    const cutConnections = setTimeout(() => {
+      logger.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period exceeded; closing remaining connections');
+      app.getHttpServer().closeAllConnections();
+    }, config.SHUTDOWN_GRACE_MS);
+    cutConnections.unref();
+    const hardDeadline = setTimeout(() => {
+      logger.error('shutdown did not complete; exiting');
       process.exit(1);
     }, config.SHUTDOWN_GRACE_MS + 15_000);
-    deadline.unref();
+    hardDeadline.unref();
     try {
       // Closes the listener, waits for in-flight requests, then runs the shutdown hooks
       // (pool closed, embedded PostgreSQL stopped).

@@ -7,6 +7,7 @@ import { loadConfig, type AppConfig } from '../../src/platform/config/config.sch
 import { LifecycleService } from '../../src/platform/health/lifecycle.service.js';
 import { loggerOptions } from '../../src/platform/observability/logger.js';
 import { createTestDatabase, dropTestDatabase } from './database.js';
+import { endPool } from './pool.js';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -43,7 +44,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     logs,
     async close() {
       await app.close();
-      await sql.end();
+      await endPool(sql);
       await dropTestDatabase(databaseUrl);
     },
   };

@@ -23,6 +23,8 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   private embedded: EmbeddedPostgres | undefined;
   private pool!: pg.Pool;
   private kysely!: Kysely<Database>;
+  /** Clients whose connection is open, so shutdown can wait for them to close (see clientsClosed). */
+  private readonly openClients = new Set<pg.PoolClient>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -62,7 +64,19 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       application_name: 'groundwork',
     });
     // An idle client losing its connection must not crash the process; the pool replaces it.
-    this.pool.on('error', (error) => this.logger.warn({ err: { message: error.message } }, 'idle PostgreSQL client error'));
+    // The error itself goes to the err serializer (a plain { message } object would be logged as
+    // "[object Object]"); the serializer keeps PostgreSQL's detail and query text out of the log.
+    this.pool.on('error', (error) => this.logger.warn({ err: error }, 'idle PostgreSQL client error'));
+    // The pool listens for errors only on idle clients. When a checked-out client's connection dies
+    // (failover, pg_terminate_backend, server restart), pg also emits 'error' on the client itself,
+    // and with no listener that is an uncaught exception that kills the process. The query using the
+    // client already fails with the error and the pool discards the client on release, so here it is
+    // only recorded.
+    this.pool.on('connect', (client) => {
+      client.on('error', (error) => this.logger.debug({ err: error }, 'PostgreSQL client error while checked out'));
+      this.openClients.add(client);
+      client.once('end', () => this.openClients.delete(client));
+    });
     this.kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
 
     if (this.config.MIGRATE_ON_START) {
@@ -84,10 +98,26 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.kysely?.destroy();
+    if (this.kysely) {
+      // pool.end() (inside destroy) resolves once its clients are told to end, before their
+      // connections have closed. Stopping the embedded server in that gap makes it terminate them,
+      // which surfaced as an "idle PostgreSQL client error" warning on clean shutdowns.
+      await this.kysely.destroy();
+      await this.clientsClosed();
+    }
     if (this.embedded) {
       await this.embedded.stop();
       this.logger.info('embedded PostgreSQL stopped');
     }
+  }
+
+  /** Resolves when every pooled connection has closed; bounded so shutdown cannot hang. */
+  private async clientsClosed(timeoutMs = 5_000): Promise<void> {
+    const closing = [...this.openClients].map((client) => new Promise<void>((resolve) => client.once('end', () => resolve())));
+    if (closing.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(closing), timeout]);
+    clearTimeout(timer);
   }
 }

@@ -15,7 +15,10 @@ function unwrap(result: MigrationResultSet): string[] {
   const failed = result.results?.find((step) => step.status === 'Error');
   if (result.error !== undefined) {
     const reason = result.error instanceof Error ? result.error.message : JSON.stringify(result.error);
-    throw new Error(`Migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`, { cause: result.error });
+    // No failed step means the migrator never got to run one (connection refused, lock table
+    // unreachable); naming an "(unknown)" migration would send the reader looking for the wrong cause.
+    const what = failed ? `Migration ${failed.migrationName} failed` : 'Migrations could not run';
+    throw new Error(`${what}: ${reason}`, { cause: result.error });
   }
   return (result.results ?? []).filter((step) => step.status === 'Success').map((step) => step.migrationName);
 }

@@ -46,6 +46,9 @@ const UNAVAILABLE_CODES = new Set([
   '57P03', // cannot_connect_now
   '08006', // connection_failure
   '08001', // sqlclient_unable_to_establish_sqlconnection
+  '3D000', // invalid_catalog_name: the database is gone (dropped or not yet restored)
+  '28000', // invalid_authorization_specification
+  '28P01', // invalid_password: credentials rotated under us
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

@@ -1,4 +1,13 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import {
+  Catch,
+  Controller,
+  Get,
+  Inject,
+  ServiceUnavailableException,
+  UseFilters,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   DiskHealthIndicator,
@@ -9,6 +18,7 @@ import {
   type HealthCheckResult,
   type HealthIndicatorResult,
 } from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
 import path from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/config.schema.js';
 import { DatabaseService } from '../database/database.service.js';
@@ -17,8 +27,22 @@ import { LifecycleService } from './lifecycle.service.js';
 
 const HEAP_LIMIT_BYTES = 1.5 * 1024 ** 3;
 
+/**
+ * Terminus reports a failed check by throwing a 503 whose body is the check result. The global REST
+ * filter would turn that into a 500 INTERNAL envelope (and log it as unexpected), so probes would see
+ * 500 instead of 503 and lose the per-indicator details; this filter sends the 503 and the result.
+ */
+@Catch(ServiceUnavailableException)
+export class HealthCheckFailedFilter implements ExceptionFilter {
+  catch(exception: ServiceUnavailableException, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    void reply.status(503).header('cache-control', 'no-cache, no-store, must-revalidate').send(exception.getResponse());
+  }
+}
+
 @ApiTags('health')
 @Public()
+@UseFilters(HealthCheckFailedFilter)
 @Controller('health')
 export class HealthController {
   constructor(
