@@ -9,7 +9,7 @@ import type { AppConfig } from './platform/config/config.schema.js';
 import { sendRestError } from './platform/errors/send-rest-error.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
-import { acceptRequestId } from './platform/observability/request-context.js';
+import { acceptRequestId, requestContext } from './platform/observability/request-context.js';
 
 // Probes and scrapes would drown the log; they are logged only when they fail.
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
@@ -40,12 +40,10 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     requestIdHeader: false,
     genReqId: (raw: IncomingMessage) => {
       const id = acceptRequestId(raw.headers['x-request-id']);
-      // The request-context middleware reads the same id from the raw request.
-      (raw as { id?: unknown }).id = id;
       return id;
     },
-    // Fastify's request.log is a child of the process logger bound to the request id. Its two
-    // default lines per request are replaced by the one written in onResponse below.
+    // Fastify's request.log is the process logger. Its two default lines per request are replaced
+    // by the one written in onResponse below.
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     // No per-request child binding: lines name requestId explicitly or get it from the
@@ -67,23 +65,42 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  // Lines without secrets by construction (ids, route, status, timing) skip the redaction pass,
+  // which is the costliest part of writing a line.
+  const accessLog = logger.child({}, { redact: [] });
+  fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    return payload;
+    done();
   });
-  fastify.addHook('onResponse', async (request, reply) => {
+  // Everything after body parsing (Nest guards, pipes, handlers, filters, and the services they
+  // call) runs inside the request's AsyncLocalStorage context, so log lines written there carry
+  // the request id. preHandler, not onRequest: body parsing runs on stream events that would
+  // not keep a context entered earlier.
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    requestContext.run({ requestId: request.id }, done);
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
     // The route template keeps label cardinality bounded; unmatched URLs share one label.
     const route = request.routeOptions.url ?? 'unmatched';
     const statusCode = reply.statusCode;
     metrics.httpRequestDuration.observe({ method: request.method, route, status_code: String(statusCode) }, reply.elapsedTime / 1000);
     const quiet = QUIET_ROUTES.has(route);
-    if (quiet && statusCode < 400) return;
-    // A probe answering 503 (starting, draining, database down) is a state, not a server error.
-    const level = statusCode >= 500 && !quiet ? 'error' : statusCode >= 400 ? 'warn' : 'info';
-    request.log[level](
-      { requestId: request.id, method: request.method, route, path: request.url.split('?', 1)[0], statusCode, responseTimeMs: Math.round(reply.elapsedTime * 10) / 10 },
-      'request completed',
-    );
+    if (!quiet || statusCode >= 400) {
+      // A probe answering 503 (starting, draining, database down) is a state, not a server error.
+      const level = statusCode >= 500 && !quiet ? 'error' : statusCode >= 400 ? 'warn' : 'info';
+      accessLog[level](
+        {
+          requestId: request.id,
+          method: request.method,
+          route,
+          path: request.url.split('?', 1)[0],
+          statusCode,
+          responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        'request completed',
+      );
+    }
+    done();
   });
 
   const openapi = buildOpenApi(app);

@@ -1,4 +1,4 @@
-import { Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { OrganizationsModule } from './modules/organizations/organizations.module.js';
@@ -6,12 +6,11 @@ import { UsersModule } from './modules/users/users.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
 import { RestExceptionFilter } from './platform/errors/rest-exception.filter.js';
 import { createValidationPipe } from './platform/errors/validation.js';
-import { RequestContextMiddleware } from './platform/observability/request-context.middleware.js';
 import { PlatformModule } from './platform/platform.module.js';
 
 /** The composition root: platform, business modules, and the global pipe and filter. */
 @Module({})
-export class AppModule implements NestModule {
+export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
@@ -21,9 +20,5 @@ export class AppModule implements NestModule {
         { provide: APP_FILTER, useClass: RestExceptionFilter },
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestContextMiddleware).forRoutes({ path: '*splat', method: RequestMethod.ALL });
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import { sql, type CompiledQuery, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { DbExecutor } from '../../platform/database/database.service.js';
 import type {
   Database,
@@ -11,6 +11,9 @@ import type {
 } from '../../platform/database/database.types.js';
 
 type UsersExpressions = ExpressionBuilder<Database, 'users'>;
+
+/** Stands for a value bound at execution time in queries compiled once. */
+const BOUND_LATER = '00000000-0000-0000-0000-000000000000';
 
 /** Columns a client may see. password_hash is never selected for reads. */
 const PUBLIC_USER_COLUMNS = [
@@ -124,8 +127,20 @@ export class UsersRepository {
       .select(sql<boolean>`user_profiles.user_id IS NOT NULL`.as('has_profile'));
   }
 
-  findById(db: DbExecutor, id: string): Promise<UserRecord | undefined> {
-    return this.selectUsers(db).where('users.id', '=', id).executeTakeFirst();
+  /**
+   * The by-id read is the hottest query, so it is built and compiled once and then executed with
+   * only the id bound; Kysely would otherwise rebuild and recompile the same SQL on every call.
+   */
+  private findByIdCompiled: CompiledQuery<UserRecord> | undefined;
+
+  async findById(db: DbExecutor, id: string): Promise<UserRecord | undefined> {
+    if (!this.findByIdCompiled) {
+      const compiled = this.selectUsers(db).where('users.id', '=', BOUND_LATER).compile();
+      if (compiled.parameters.length !== 1) throw new Error('findById must bind exactly the id');
+      this.findByIdCompiled = compiled;
+    }
+    const result = await db.executeQuery<UserRecord>({ ...this.findByIdCompiled, parameters: [id] });
+    return result.rows[0];
   }
 
   async findByIds(db: DbExecutor, ids: readonly string[]): Promise<UserRecord[]> {
