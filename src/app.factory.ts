@@ -57,6 +57,9 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendRestError(error, request, reply),
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // No Nest middleware is used (request context and logging are Fastify hooks), so the
+    // Express-style middleware layer is left out of every request.
+    skipMiddie: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     logger: new PinoNestLogger(logger),
