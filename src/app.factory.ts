@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -34,6 +35,9 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
  * drive it through inject() and main.ts can add the listener and signal handling.
  */
 export async function createApp(config: AppConfig, logger: Logger): Promise<CreatedApp> {
+  // Everything the service writes locally lives under DATA_DIR; creating it up front also gives the
+  // disk health check a path to measure on a fresh checkout.
+  await mkdir(config.DATA_DIR, { recursive: true });
   const adapter = new FastifyAdapter({
     bodyLimit: config.BODY_LIMIT_BYTES,
     // The request id comes from a sane X-Request-ID header or is generated; never trusted blindly.

@@ -76,9 +76,21 @@ export class HealthController {
     return this.health.check([
       () => this.lifecycleCheck(),
       () => this.databaseCheck(),
-      () => this.disk.checkStorage('disk', { path: path.resolve(this.config.DATA_DIR, '..'), thresholdPercent: 0.95 }),
+      () => this.diskCheck(),
       () => this.memory.checkHeap('memory_heap', HEAP_LIMIT_BYTES),
     ]);
+  }
+
+  /** Free space where DATA_DIR lives (database files, mail, exports); down past 95% used. */
+  private async diskCheck(): Promise<HealthIndicatorResult> {
+    try {
+      return await this.disk.checkStorage('disk', { path: path.resolve(this.config.DATA_DIR), thresholdPercent: 0.95 });
+    } catch (error) {
+      // A failed threshold comes back as a down result; a throw here means the path could not be
+      // read at all, which is also "down", not a 500 from the health endpoint.
+      if (error instanceof Error && 'causes' in error) throw error;
+      return this.indicators.check('disk').down({ message: 'disk usage could not be read' });
+    }
   }
 
   private lifecycleCheck(): HealthIndicatorResult {
