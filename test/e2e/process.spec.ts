@@ -11,6 +11,7 @@ import { createTestDatabase, dropTestDatabase } from '../helpers/database.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
 import { endPool } from '../helpers/pool.js';
 import {
+
   buildProject,
   exitWithin,
   httpRequest,
@@ -19,6 +20,16 @@ import {
   spawnNode,
   type ServiceProcess,
 } from '../helpers/process.js';
+
+/**
+ * The "password never logged" checks need a password to look for. A server with trust auth (the
+ * machine's PostgreSQL in CI) ignores it, so one is added when the URL has none.
+ */
+function withSecretPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password === '') parsed.password = 'never-logged-secret-7d41';
+  return parsed.toString();
+}
 
 // The real process, over real sockets: the compiled entry point started with the pinned Node,
 // configured only through its environment, stopped with real signals.
@@ -96,7 +107,7 @@ describe('serving and graceful shutdown on an external database', () => {
   let port: number;
 
   beforeAll(async () => {
-    databaseUrl = await createTestDatabase();
+    databaseUrl = withSecretPassword(await createTestDatabase());
     cleanups.push(() => dropTestDatabase(databaseUrl));
     service = start(MAIN, [], {
       DATABASE_URL: databaseUrl,
@@ -291,7 +302,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
   let pool: pg.Pool;
 
   beforeAll(async () => {
-    databaseUrl = await createEmptyDatabase();
+    databaseUrl = withSecretPassword(await createEmptyDatabase());
     pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
     cleanups.push(async () => {
       await endPool(pool);
@@ -353,6 +364,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
   it('fails with a non-zero exit and a message when the database cannot be reached', async () => {
     const unreachable = new URL(databaseUrl);
     unreachable.port = '1';
+    expect(unreachable.password).not.toBe('');
     const result = await cli(['up'], { DATABASE_URL: unreachable.toString() });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^migrate up failed: .*ECONNREFUSED/m);
