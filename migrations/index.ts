@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as identity from './20261128_0001_identity.js';
+import * as auth from './20261129_0002_auth.js';
 
 /**
  * Every migration, in order. A static list (rather than reading the folder) works the same from
@@ -7,4 +8,5 @@ import * as identity from './20261128_0001_identity.js';
  */
 export const migrations: Record<string, Migration> = {
   '20261128_0001_identity': identity,
+  '20261129_0002_auth': auth,
 };

@@ -26,6 +26,8 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
     .setTitle('Groundwork')
     .setDescription('Reference backend implementing the Backend Development Guidelines v1.0')
     .setVersion('1.0.0')
+    // Access tokens are EdDSA JWTs (typ at+jwt) from POST /auth/login; routes that need one say so.
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /auth/login or /auth/refresh' })
     .build();
   return SwaggerModule.createDocument(app, config);
 }

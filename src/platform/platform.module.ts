@@ -8,9 +8,11 @@ import { LifecycleService } from './health/lifecycle.service.js';
 import { PROCESS_LOGGER } from './observability/logger.tokens.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { MetricsService } from './observability/metrics.js';
+import { SecurityModule } from './security/security.module.js';
 
 /**
- * Infrastructure every module may inject: configuration, logging, metrics, the database, health.
+ * Infrastructure every module may inject: configuration, logging, metrics, the database, health,
+ * and (through SecurityModule) password hashing, tokens and the login throttle.
  * Global so business modules do not re-import it.
  */
 @Global()
@@ -23,6 +25,7 @@ export class PlatformModule {
         // Terminus's own logger is off: a failing probe during a normal drain is not an error, and the
         // request line already records every 503.
         TerminusModule.forRoot({ logger: false, gracefulShutdownTimeoutMs: 0 }),
+        SecurityModule,
       ],
       controllers: [HealthController, MetricsController],
       providers: [

@@ -422,8 +422,12 @@ describe('bad input on every endpoint', () => {
     ]);
     const { rows: profiles } = await t.sql.query('SELECT user_id, display_name, bio FROM user_profiles');
     expect(profiles).toEqual([{ user_id: USER_ID, display_name: 'Victim', bio: 'unchanged' }]);
-    const { rows: orgs } = await t.sql.query('SELECT id, slug FROM organizations');
-    expect(orgs).toEqual([{ id: ORG_ID, slug: 'bad-input' }]);
+    // The default organization comes from the auth migration.
+    const { rows: orgs } = await t.sql.query('SELECT id, slug FROM organizations ORDER BY slug');
+    expect(orgs).toEqual([
+      { id: ORG_ID, slug: 'bad-input' },
+      { id: '00000000-0000-7000-8000-000000000001', slug: 'default' },
+    ]);
   });
 
   it('logged no server error: every bad input was a 4xx', () => {

@@ -28,10 +28,43 @@ describe('OpenAPI documentation', () => {
   it('documents every users and organizations route with its error responses', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>();
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/health', '/health/live', '/health/ready', '/organizations', '/organizations/{id}', '/organizations/{id}/stats', '/users', '/users/batch', '/users/{id}'].sort(),
+      [
+        '/.well-known/jwks.json',
+        '/auth/login',
+        '/auth/logout',
+        '/auth/logout-all',
+        '/auth/me',
+        '/auth/password',
+        '/auth/refresh',
+        '/auth/register',
+        '/health',
+        '/health/live',
+        '/health/ready',
+        '/organizations',
+        '/organizations/{id}',
+        '/organizations/{id}/stats',
+        '/users',
+        '/users/batch',
+        '/users/{id}',
+      ].sort(),
     );
     expect(Object.keys(doc.paths['/users/{id}'] ?? {}).sort()).toEqual(['delete', 'get', 'patch']);
     expect(doc.paths['/users/{id}']?.get?.responses).toHaveProperty('404');
     expect(doc.paths['/users/batch']?.post?.responses).toHaveProperty('207');
+  });
+
+  it('declares the bearer scheme and puts it on exactly the routes that need an access token', async () => {
+    type Operation = { security?: Array<Record<string, unknown>> };
+    const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<string, Record<string, Operation>>;
+      components: { securitySchemes?: Record<string, { type: string; scheme: string; bearerFormat: string }> };
+    }>();
+    expect(doc.components.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    const secured = Object.entries(doc.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.security?.some((requirement) => 'bearer' in requirement))
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(secured.sort()).toEqual(['GET /auth/me', 'POST /auth/logout-all', 'POST /auth/password']);
   });
 });

@@ -272,7 +272,7 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
     expect(existsSync(path.join(pgDir, 'PG_VERSION'))).toBe(true);
     const firstMessages = first.service.lines.map((line) => line.msg);
     expect(firstMessages).toContain('embedded PostgreSQL started');
-    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: ['20261128_0001_identity'] });
+    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: ['20261128_0001_identity', '20261129_0002_auth'] });
     expect(nodeMajor(first.service.lines.find((line) => line.msg === 'starting groundwork')?.node)).toBeGreaterThanOrEqual(24);
     expect((await processesMentioning(pgDir)).length).toBeGreaterThan(0);
 
@@ -339,7 +339,13 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
   it('down reverts the latest migration; with nothing applied it says so', async () => {
     const down = await cli(['down'], { DATABASE_URL: databaseUrl });
     expect(down).toMatchObject({ code: 0, stderr: '' });
-    expect(down.stdout).toContain('reverted 20261128_0001_identity');
+    expect(down.stdout).toContain('reverted 20261129_0002_auth');
+    expect(down.stdout).not.toContain('20261128_0001_identity');
+    expect(await tables()).not.toContain('refresh_tokens');
+    expect(await tables()).toContain('users');
+
+    const first = await cli(['down'], { DATABASE_URL: databaseUrl });
+    expect(first.stdout).toContain('reverted 20261128_0001_identity');
     expect(await tables()).not.toContain('users');
 
     const again = await cli(['down'], { DATABASE_URL: databaseUrl });
@@ -357,8 +363,9 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
       });
     expect((await npm('migrate')).stdout).toContain('applied 20261128_0001_identity');
     expect(await tables()).toContain('users');
-    expect((await npm('migrate:down')).stdout).toContain('reverted 20261128_0001_identity');
-    expect(await tables()).not.toContain('users');
+    expect((await npm('migrate:down')).stdout).toContain('reverted 20261129_0002_auth');
+    expect(await tables()).not.toContain('refresh_tokens');
+    expect(await tables()).toContain('users');
   }, 120_000);
 
   it('fails with a non-zero exit and a message when the database cannot be reached', async () => {
@@ -391,7 +398,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
 
     const down = await cli(['down'], { DATA_DIR: dataDir });
     expect(down).toMatchObject({ code: 0, stderr: '' });
-    expect(down.stdout).toContain('reverted 20261128_0001_identity');
+    expect(down.stdout).toContain('reverted 20261129_0002_auth');
     expect(await processesMentioning(path.join(dataDir, 'pg'))).toEqual([]);
   }, 120_000);
 });

@@ -12,6 +12,10 @@ function configErrorFor(env: Record<string, string>): ConfigError {
   throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
 }
 
+// Shapes only: these values are not a usable key pair, and the config checks shape, not the curve.
+const SIGNING_KEY = { kty: 'OKP', crv: 'Ed25519', kid: '2026-11-29-a', x: 'x'.repeat(43), d: 'd'.repeat(43) };
+const REFRESH_SECRET = 'r'.repeat(43);
+
 const DEVELOPMENT_DEFAULTS = {
   NODE_ENV: 'development',
   PORT: 3000,
@@ -33,6 +37,22 @@ const DEVELOPMENT_DEFAULTS = {
   BODY_LIMIT_BYTES: 1_048_576,
   SHUTDOWN_GRACE_MS: 10_000,
   READINESS_DRAIN_MS: 0,
+  AUTH_ISSUER: 'groundwork',
+  AUTH_AUDIENCE: 'groundwork-api',
+  AUTH_ACCESS_TOKEN_TTL_SECONDS: 900,
+  AUTH_REFRESH_TOKEN_TTL_SECONDS: 2_592_000,
+  AUTH_REFRESH_TOKEN_IDLE_SECONDS: 604_800,
+  AUTH_REFRESH_GRACE_SECONDS: 10,
+  AUTH_SIGNING_KEYS: undefined,
+  AUTH_REFRESH_TOKEN_SECRET: undefined,
+  AUTH_ARGON2_MEMORY_KIB: 19_456,
+  AUTH_ARGON2_TIME_COST: 2,
+  AUTH_ARGON2_PARALLELISM: 1,
+  AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,
+  AUTH_LOGIN_MAX_FAILURES_PER_IP: 100,
+  AUTH_LOGIN_WINDOW_SECONDS: 900,
+  ADMIN_EMAIL: undefined,
+  ADMIN_PASSWORD: undefined,
 };
 
 describe('loadConfig defaults', () => {
@@ -96,6 +116,22 @@ describe('loadConfig parsing of good values', () => {
       BODY_LIMIT_BYTES: '2048',
       SHUTDOWN_GRACE_MS: '0',
       READINESS_DRAIN_MS: '60000',
+      AUTH_ISSUER: 'https://auth.example.com',
+      AUTH_AUDIENCE: 'example-api',
+      AUTH_ACCESS_TOKEN_TTL_SECONDS: '300',
+      AUTH_REFRESH_TOKEN_TTL_SECONDS: '86400',
+      AUTH_REFRESH_TOKEN_IDLE_SECONDS: '3600',
+      AUTH_REFRESH_GRACE_SECONDS: '0',
+      AUTH_SIGNING_KEYS: JSON.stringify([SIGNING_KEY]),
+      AUTH_REFRESH_TOKEN_SECRET: REFRESH_SECRET,
+      AUTH_ARGON2_MEMORY_KIB: '65536',
+      AUTH_ARGON2_TIME_COST: '3',
+      AUTH_ARGON2_PARALLELISM: '2',
+      AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: '5',
+      AUTH_LOGIN_MAX_FAILURES_PER_IP: '50',
+      AUTH_LOGIN_WINDOW_SECONDS: '600',
+      ADMIN_EMAIL: 'admin@example.com',
+      ADMIN_PASSWORD: 'an admin password',
     });
     expect({ ...config }).toEqual({
       NODE_ENV: 'production',
@@ -118,6 +154,22 @@ describe('loadConfig parsing of good values', () => {
       BODY_LIMIT_BYTES: 2048,
       SHUTDOWN_GRACE_MS: 0,
       READINESS_DRAIN_MS: 60000,
+      AUTH_ISSUER: 'https://auth.example.com',
+      AUTH_AUDIENCE: 'example-api',
+      AUTH_ACCESS_TOKEN_TTL_SECONDS: 300,
+      AUTH_REFRESH_TOKEN_TTL_SECONDS: 86400,
+      AUTH_REFRESH_TOKEN_IDLE_SECONDS: 3600,
+      AUTH_REFRESH_GRACE_SECONDS: 0,
+      AUTH_SIGNING_KEYS: [SIGNING_KEY],
+      AUTH_REFRESH_TOKEN_SECRET: REFRESH_SECRET,
+      AUTH_ARGON2_MEMORY_KIB: 65536,
+      AUTH_ARGON2_TIME_COST: 3,
+      AUTH_ARGON2_PARALLELISM: 2,
+      AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 5,
+      AUTH_LOGIN_MAX_FAILURES_PER_IP: 50,
+      AUTH_LOGIN_WINDOW_SECONDS: 600,
+      ADMIN_EMAIL: 'admin@example.com',
+      ADMIN_PASSWORD: 'an admin password',
     });
   });
 
@@ -182,6 +234,18 @@ describe('loadConfig rejects bad values with a ConfigError naming the variable',
     ['BODY_LIMIT_BYTES', { BODY_LIMIT_BYTES: '104857601' }],
     ['SHUTDOWN_GRACE_MS', { SHUTDOWN_GRACE_MS: '120001' }],
     ['READINESS_DRAIN_MS', { READINESS_DRAIN_MS: 'soon' }],
+    ['AUTH_ACCESS_TOKEN_TTL_SECONDS', { AUTH_ACCESS_TOKEN_TTL_SECONDS: '86400' }],
+    ['AUTH_ARGON2_MEMORY_KIB', { AUTH_ARGON2_MEMORY_KIB: '4096' }],
+    ['AUTH_ARGON2_TIME_COST', { AUTH_ARGON2_TIME_COST: '1' }],
+    ['AUTH_SIGNING_KEYS', { AUTH_SIGNING_KEYS: 'not json' }],
+    ['AUTH_SIGNING_KEYS', { AUTH_SIGNING_KEYS: '[]' }],
+    ['AUTH_SIGNING_KEYS', { AUTH_SIGNING_KEYS: '[{"kty":"RSA","kid":"a"}]' }],
+    ['AUTH_SIGNING_KEYS', { AUTH_SIGNING_KEYS: `[{"kty":"OKP","crv":"Ed25519","kid":"../etc","x":"${'A'.repeat(43)}","d":"${'B'.repeat(43)}"}]` }],
+    ['AUTH_REFRESH_TOKEN_SECRET', { AUTH_REFRESH_TOKEN_SECRET: 'short' }],
+    ['AUTH_REFRESH_TOKEN_IDLE_SECONDS', { AUTH_REFRESH_TOKEN_TTL_SECONDS: '3600', AUTH_REFRESH_TOKEN_IDLE_SECONDS: '7200' }],
+    ['ADMIN_EMAIL', { ADMIN_EMAIL: 'not-an-email', ADMIN_PASSWORD: 'x' }],
+    ['ADMIN_PASSWORD', { ADMIN_EMAIL: 'admin@example.com' }],
+    ['ADMIN_EMAIL', { ADMIN_PASSWORD: 'a long admin password' }],
   ];
 
   it.each(cases)('%s: %j', (variable, env) => {
@@ -218,9 +282,9 @@ describe('loadConfig rejects bad values with a ConfigError naming the variable',
 describe('sensitive values', () => {
   const SECRET = 'Sup3r-S3cret-Pw';
 
-  it('flags the connection strings that can carry credentials as sensitive', () => {
+  it('flags connection strings that can carry credentials, keys and the admin password as sensitive', () => {
     const sensitive = configVariables.filter((v) => v.sensitive).map((v) => v.name).sort();
-    expect(sensitive).toEqual(['DATABASE_URL', 'REDIS_URL', 'SMTP_URL']);
+    expect(sensitive).toEqual(['ADMIN_PASSWORD', 'AUTH_REFRESH_TOKEN_SECRET', 'AUTH_SIGNING_KEYS', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL']);
   });
 
   it.each([
@@ -231,6 +295,8 @@ describe('sensitive values', () => {
     ['REDIS_URL', `${SECRET}@cache`],
     ['SMTP_URL', `https://mailer:${SECRET}@smtp.example.com`],
     ['SMTP_URL', `mailer:${SECRET}`],
+    ['AUTH_SIGNING_KEYS', `[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"short","d":"${SECRET}"}]`],
+    ['AUTH_REFRESH_TOKEN_SECRET', SECRET],
   ])('a bad %s is rejected without echoing its value', (variable, value) => {
     const error = configErrorFor({ [variable]: value });
     expect(error.variable).toBe(variable);

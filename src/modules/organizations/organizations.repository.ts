@@ -19,6 +19,11 @@ export class OrganizationsRepository {
     return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  async findIdBySlug(db: DbExecutor, slug: string): Promise<string | undefined> {
+    const row = await db.selectFrom('organizations').select('id').where('slug', '=', slug).executeTakeFirst();
+    return row?.id;
+  }
+
   /** Returns undefined when the slug is taken. */
   insert(db: DbExecutor, row: { id: string; name: string; slug: string }): Promise<OrganizationRow | undefined> {
     return db

@@ -16,6 +16,9 @@ function toDto(row: OrganizationRow): OrganizationDto {
   };
 }
 
+/** Slug of the organization sign-up and admin bootstrap use; created by migration 20261129_0002_auth. */
+export const DEFAULT_ORGANIZATION_SLUG = 'default';
+
 @Injectable()
 export class OrganizationsService {
   constructor(
@@ -35,6 +38,13 @@ export class OrganizationsService {
     const row = await this.organizations.findById(this.database.db, id);
     if (!row) throw new AppError('ORGANIZATION_NOT_FOUND');
     return toDto(row);
+  }
+
+  /** Id of the default organization; a missing row means the migrations did not run. */
+  async defaultOrganizationId(): Promise<string> {
+    const id = await this.organizations.findIdBySlug(this.database.db, DEFAULT_ORGANIZATION_SLUG);
+    if (id === undefined) throw new Error(`the '${DEFAULT_ORGANIZATION_SLUG}' organization is missing; run the migrations`);
+    return id;
   }
 
   /** Which of `ids` name existing organizations; used by other modules to validate references. */

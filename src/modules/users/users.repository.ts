@@ -89,6 +89,18 @@ export interface UserRecord {
   has_profile: boolean;
 }
 
+/** What authentication needs about a user; the only read that selects password_hash. */
+export interface UserCredentialsRecord {
+  id: string;
+  email: string;
+  name: string;
+  status: UserStatus;
+  role: UserRole;
+  organization_id: string | null;
+  password_hash: string | null;
+  token_version: number;
+}
+
 /** A row of a sorted page, with its sort value as the cursor after it must carry it. */
 export interface SortedUserRecord extends UserRecord {
   sort_key: string;
@@ -261,6 +273,50 @@ export class UsersRepository {
     await db
       .updateTable('users')
       .set({ ...changes, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Looks the email up case-insensitively (users_email_lower_key). */
+  findCredentialsByEmail(db: DbExecutor, email: string): Promise<UserCredentialsRecord | undefined> {
+    return this.selectCredentials(db).where(sql`lower(email)`, '=', email.trim().toLowerCase()).executeTakeFirst();
+  }
+
+  findCredentialsById(db: DbExecutor, id: string): Promise<UserCredentialsRecord | undefined> {
+    return this.selectCredentials(db).where('id', '=', id).executeTakeFirst();
+  }
+
+  private selectCredentials(db: DbExecutor) {
+    return db
+      .selectFrom('users')
+      .select(['id', 'email', 'name', 'status', 'role', 'organization_id', 'password_hash', 'token_version']);
+  }
+
+  /** Sets the hash; with `revokeTokens` also bumps token_version, which invalidates every access token. */
+  async setPasswordHash(db: DbExecutor, id: string, passwordHash: string, revokeTokens: boolean): Promise<void> {
+    await db
+      .updateTable('users')
+      .set({
+        password_hash: passwordHash,
+        ...(revokeTokens && { token_version: sql<number>`token_version + 1` }),
+        updated_at: sql`now()`,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async bumpTokenVersion(db: DbExecutor, id: string): Promise<void> {
+    await db
+      .updateTable('users')
+      .set({ token_version: sql<number>`token_version + 1`, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async recordLogin(db: DbExecutor, id: string): Promise<void> {
+    await db
+      .updateTable('users')
+      .set({ last_login_at: sql`now()`, first_login_at: sql`coalesce(first_login_at, now())` })
       .where('id', '=', id)
       .execute();
   }

@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { DatabaseService, type DbExecutor } from '../../platform/database/database.service.js';
 import { sqlstateOf } from '../../platform/database/transaction.js';
 import { decodeCursor, encodeCursor, PAGE_SIZE } from '../../platform/database/pagination.js';
-import type { NewUserRow, UserUpdate } from '../../platform/database/database.types.js';
+import type { NewUserRow, UserRole, UserStatus, UserUpdate } from '../../platform/database/database.types.js';
 import { AppError } from '../../platform/errors/app-error.js';
 import { errorCodes } from '../../platform/errors/error-codes.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
@@ -22,9 +22,44 @@ import {
   type ProfileFields,
   type SortColumn,
   type SortedUserRecord,
+  type UserCredentialsRecord,
   type UserFilter,
   type UserRecord,
 } from './users.repository.js';
+
+/** A user as authentication sees it, password hash included; never returned to a client. */
+export interface UserCredentials {
+  id: string;
+  email: string;
+  name: string;
+  status: UserStatus;
+  role: UserRole;
+  organizationId: string | null;
+  passwordHash: string | null;
+  tokenVersion: number;
+}
+
+function toCredentials(row: UserCredentialsRecord): UserCredentials {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    status: row.status,
+    role: row.role,
+    organizationId: row.organization_id,
+    passwordHash: row.password_hash,
+    tokenVersion: row.token_version,
+  };
+}
+
+/** A new user with a password, as sign-up and the admin bootstrap create it. */
+export interface NewUserWithPassword {
+  email: string;
+  name: string;
+  passwordHash: string;
+  organizationId: string;
+  role: UserRole;
+}
 
 function toUserDto(row: UserRecord): UserDto {
   return {
@@ -246,6 +281,62 @@ export class UsersService {
     });
     const succeeded = results.filter((r) => r.status === 201).length;
     return { results, summary: { total: items.length, succeeded, failed: items.length - succeeded } };
+  }
+
+  // --- For authentication (modules/auth). Methods that take `db` join the caller's transaction. ---
+
+  async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
+    const row = await this.users.findCredentialsByEmail(this.database.db, email);
+    return row && toCredentials(row);
+  }
+
+  async findCredentialsById(id: string, db: DbExecutor = this.database.db): Promise<UserCredentials | undefined> {
+    const row = await this.users.findCredentialsById(db, id);
+    return row && toCredentials(row);
+  }
+
+  /** Creates an active user with a password; DUPLICATE_EMAIL when the email is taken. */
+  async createWithPassword(input: NewUserWithPassword, db: DbExecutor = this.database.db): Promise<UserDto> {
+    const id = uuidv7();
+    const inserted = await this.withReferenceErrors(() =>
+      this.users.insert(db, {
+        id,
+        email: input.email.trim(),
+        name: input.name,
+        organization_id: input.organizationId,
+        password_hash: input.passwordHash,
+        role: input.role,
+        status: 'active',
+        metadata: JSON.stringify({}),
+      }),
+    );
+    if (!inserted) throw duplicateEmail();
+    return this.readBack(db, id);
+  }
+
+  /** Makes an existing user an active admin of `organizationId`, optionally with a new password. */
+  async promoteToAdmin(id: string, organizationId: string, passwordHash: string | undefined, db: DbExecutor = this.database.db): Promise<UserDto> {
+    await this.users.update(db, id, { role: 'admin', status: 'active', organization_id: organizationId });
+    // A new password also ends every session that used the old one.
+    if (passwordHash !== undefined) await this.users.setPasswordHash(db, id, passwordHash, true);
+    return this.readBack(db, id);
+  }
+
+  /**
+   * Stores a new password hash. `revokeTokens` (a password change) also bumps the token version so
+   * every access token issued before stops working; a rehash at login does not.
+   */
+  async setPasswordHash(id: string, passwordHash: string, revokeTokens: boolean, db: DbExecutor = this.database.db): Promise<void> {
+    await this.users.setPasswordHash(db, id, passwordHash, revokeTokens);
+  }
+
+  /** Invalidates every access token of the user (logout everywhere). */
+  async revokeAccessTokens(id: string, db: DbExecutor = this.database.db): Promise<void> {
+    await this.users.bumpTokenVersion(db, id);
+  }
+
+  async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<void> {
+    await this.users.recordLogin(db, id);
   }
 
   private batchError(index: number, error: AppError): BatchItemResultDto {

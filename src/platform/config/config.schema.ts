@@ -78,6 +78,66 @@ function bool(raw: string): boolean {
   return fail('must be true or false');
 }
 
+/** One Ed25519 private key as a JWK, as AUTH_SIGNING_KEYS lists them. */
+export interface SigningKeyJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  kid: string;
+  /** Public key, base64url. */
+  x: string;
+  /** Private key, base64url. */
+  d: string;
+}
+
+const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
+const KID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * AUTH_SIGNING_KEYS: a JSON array of Ed25519 private JWKs, newest first. The first key signs; every
+ * key verifies, so a rotated-out key keeps its tokens valid until they expire.
+ */
+function signingKeys(raw: string): SigningKeyJwk[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    fail('must be a JSON array of Ed25519 private JWKs');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) fail('must be a non-empty JSON array of Ed25519 private JWKs');
+  const keys: SigningKeyJwk[] = [];
+  for (const item of parsed as unknown[]) {
+    const key = item as Partial<Record<keyof SigningKeyJwk, unknown>> | null;
+    if (
+      typeof key !== 'object' ||
+      key === null ||
+      key.kty !== 'OKP' ||
+      key.crv !== 'Ed25519' ||
+      typeof key.kid !== 'string' ||
+      !KID.test(key.kid) ||
+      typeof key.x !== 'string' ||
+      !BASE64URL_32_BYTES.test(key.x) ||
+      typeof key.d !== 'string' ||
+      !BASE64URL_32_BYTES.test(key.d)
+    ) {
+      fail('must list JWKs with kty "OKP", crv "Ed25519", kid ([A-Za-z0-9._-]{1,64}), x and d');
+    }
+    if (keys.some((other) => other.kid === key.kid)) fail('must not repeat a kid');
+    keys.push({ kty: 'OKP', crv: 'Ed25519', kid: key.kid, x: key.x, d: key.d });
+  }
+  return keys;
+}
+
+/** A secret of at least 256 bits, given as base64url or hex text of 32+ bytes. */
+function secret(raw: string): string {
+  if (!/^[A-Za-z0-9_=+/-]{43,}$/.test(raw)) fail('must be at least 43 characters of base64url (32 random bytes or more)');
+  return raw;
+}
+
+function email(raw: string): string {
+  if (raw.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(raw)) fail('must be an email address');
+  return raw;
+}
+
 function host(raw: string): string {
   if (!/^[A-Za-z0-9.:-]+$/.test(raw)) fail('must be a host name or IP address');
   return raw;
@@ -187,6 +247,89 @@ const spec = {
     fallback: (env) => (env === 'production' ? 5_000 : 0),
     parse: integer(0, 60_000),
   },
+  AUTH_ISSUER: {
+    description: 'the `iss` claim of access tokens this service signs and accepts',
+    fallback: () => 'groundwork',
+    parse: (raw: string): string => raw,
+  },
+  AUTH_AUDIENCE: {
+    description: 'the `aud` claim of access tokens this service signs and accepts',
+    fallback: () => 'groundwork-api',
+    parse: (raw: string): string => raw,
+  },
+  AUTH_ACCESS_TOKEN_TTL_SECONDS: {
+    description: 'lifetime of an access token (JWT) in seconds',
+    fallback: () => 900,
+    parse: integer(60, 3600),
+  },
+  AUTH_REFRESH_TOKEN_TTL_SECONDS: {
+    description: 'absolute lifetime of a refresh token family (a login session) in seconds',
+    fallback: () => 2_592_000,
+    parse: integer(300, 31_536_000),
+  },
+  AUTH_REFRESH_TOKEN_IDLE_SECONDS: {
+    description: 'sliding lifetime: a refresh token unused for this long expires',
+    fallback: () => 604_800,
+    parse: integer(300, 31_536_000),
+  },
+  AUTH_REFRESH_GRACE_SECONDS: {
+    description: 'how long a just-rotated refresh token still returns the same child (client retries)',
+    fallback: () => 10,
+    parse: integer(0, 120),
+  },
+  AUTH_SIGNING_KEYS: {
+    description: 'JSON array of Ed25519 private JWKs (kty, crv, kid, x, d), newest first; unset generates DATA_DIR/keys outside production',
+    sensitive: true,
+    fallback: (): SigningKeyJwk[] | undefined => undefined,
+    parse: (raw: string): SigningKeyJwk[] | undefined => signingKeys(raw),
+  },
+  AUTH_REFRESH_TOKEN_SECRET: {
+    description: 'HMAC key (32+ random bytes, base64url) deriving rotated refresh tokens; unset generates DATA_DIR/keys outside production',
+    sensitive: true,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => secret(raw),
+  },
+  AUTH_ARGON2_MEMORY_KIB: {
+    description: 'argon2id memory cost in KiB (OWASP minimum 19456)',
+    fallback: () => 19_456,
+    parse: integer(19_456, 4_194_304),
+  },
+  AUTH_ARGON2_TIME_COST: {
+    description: 'argon2id iterations (OWASP minimum 2 at 19 MiB)',
+    fallback: () => 2,
+    parse: integer(2, 20),
+  },
+  AUTH_ARGON2_PARALLELISM: {
+    description: 'argon2id lanes',
+    fallback: () => 1,
+    parse: integer(1, 16),
+  },
+  AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: {
+    description: 'failed logins for one email within AUTH_LOGIN_WINDOW_SECONDS before it is locked (429)',
+    fallback: () => 10,
+    parse: integer(1, 1000),
+  },
+  AUTH_LOGIN_MAX_FAILURES_PER_IP: {
+    description: 'failed logins from one IP within AUTH_LOGIN_WINDOW_SECONDS before it is locked (429)',
+    fallback: () => 100,
+    parse: integer(1, 100_000),
+  },
+  AUTH_LOGIN_WINDOW_SECONDS: {
+    description: 'window over which failed logins are counted, and how long a lockout lasts',
+    fallback: () => 900,
+    parse: integer(1, 86_400),
+  },
+  ADMIN_EMAIL: {
+    description: 'outside production, creates or promotes this admin of the default organization at start (with ADMIN_PASSWORD)',
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => email(raw),
+  },
+  ADMIN_PASSWORD: {
+    description: 'password of ADMIN_EMAIL when it is created at start',
+    sensitive: true,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => raw,
+  },
 } satisfies Record<string, VariableSpec<unknown>>;
 
 type Spec = typeof spec;
@@ -232,6 +375,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const typed = config as AppConfig;
   if (typed.QUEUE_DRIVER === 'bullmq' && typed.REDIS_URL === undefined) {
     throw new ConfigError('QUEUE_DRIVER', 'is bullmq, which needs REDIS_URL to be set');
+  }
+  if ((typed.ADMIN_EMAIL === undefined) !== (typed.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError(typed.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD', 'must be set together with ADMIN_EMAIL and ADMIN_PASSWORD');
+  }
+  if (typed.AUTH_REFRESH_TOKEN_IDLE_SECONDS > typed.AUTH_REFRESH_TOKEN_TTL_SECONDS) {
+    throw new ConfigError('AUTH_REFRESH_TOKEN_IDLE_SECONDS', 'must not exceed AUTH_REFRESH_TOKEN_TTL_SECONDS');
   }
   return Object.freeze(typed);
 }

@@ -43,8 +43,52 @@ export interface UsersTable {
   email_verified_at: Date | null;
   first_login_at: Date | null;
   last_login_at: Date | null;
+  token_version: ColumnType<number, number | undefined, number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+export type RevokeReason = 'logout' | 'logout_all' | 'password_changed' | 'reuse_detected' | 'account_inactive';
+
+export interface RefreshTokensTable {
+  id: string;
+  user_id: string;
+  family_id: string;
+  parent_id: string | null;
+  token_hash: Buffer;
+  created_at: CreatedAt;
+  expires_at: Date;
+  idle_expires_at: Date;
+  last_used_at: Date | null;
+  rotated_at: Date | null;
+  replaced_by: string | null;
+  revoked_at: Date | null;
+  revoke_reason: RevokeReason | null;
+  user_agent: string | null;
+  ip: string | null;
+}
+
+export type AuditEvent =
+  | 'registered'
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'locked_out'
+  | 'token_refreshed'
+  | 'token_reused'
+  | 'logout'
+  | 'logout_all'
+  | 'password_changed'
+  | 'password_rehashed'
+  | 'admin_created';
+
+export interface AuditLogTable {
+  id: string;
+  occurred_at: CreatedAt;
+  actor_id: string | null;
+  event: AuditEvent;
+  ip: string | null;
+  user_agent: string | null;
+  details: Json;
 }
 
 export interface UserProfilesTable {
@@ -64,6 +108,8 @@ export interface Database {
   team_memberships: TeamMembershipsTable;
   users: UsersTable;
   user_profiles: UserProfilesTable;
+  refresh_tokens: RefreshTokensTable;
+  audit_log: AuditLogTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -71,6 +117,9 @@ export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 export type UserProfileRow = Selectable<UserProfilesTable>;
 export type OrganizationRow = Selectable<OrganizationsTable>;
+export type RefreshTokenRow = Selectable<RefreshTokensTable>;
+export type NewRefreshTokenRow = Insertable<RefreshTokensTable>;
+export type NewAuditLogRow = Insertable<AuditLogTable>;
 
 // Generated<> is re-exported for migrations that add serial columns later.
 export type { Generated };

@@ -13,12 +13,18 @@ export interface FieldProblem {
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
+  /** Response headers the error implies (Retry-After of a 429); transports that have headers send them. */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, options: { message?: string; details?: unknown; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    options: { message?: string; details?: unknown; cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
     super(options.message ?? errorCodes[code].message, { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.details = options.details;
+    this.headers = options.headers;
   }
 
   get httpStatus(): number {

@@ -105,6 +105,43 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,
     message: 'The pagination cursor is invalid or does not match the requested sort.',
   },
+
+  // Authentication.
+  INVALID_CREDENTIALS: {
+    httpStatus: 401,
+    grpcStatus: GrpcStatus.UNAUTHENTICATED,
+    message: 'The email or password is incorrect.',
+  },
+  TOO_MANY_ATTEMPTS: {
+    httpStatus: 429,
+    grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    message: 'Too many failed attempts. Retry later.',
+  },
+  ACCOUNT_INACTIVE: {
+    httpStatus: 403,
+    grpcStatus: GrpcStatus.PERMISSION_DENIED,
+    message: 'The account is not active.',
+  },
+  AUTHENTICATION_REQUIRED: {
+    httpStatus: 401,
+    grpcStatus: GrpcStatus.UNAUTHENTICATED,
+    message: 'A valid access token is required.',
+  },
+  TOKEN_INVALID: {
+    httpStatus: 401,
+    grpcStatus: GrpcStatus.UNAUTHENTICATED,
+    message: 'The token is invalid, expired or revoked.',
+  },
+  TOKEN_REUSED: {
+    httpStatus: 401,
+    grpcStatus: GrpcStatus.UNAUTHENTICATED,
+    message: 'The refresh token was already used; the session has been revoked.',
+  },
+  WEAK_PASSWORD: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The password does not meet the password policy.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof errorCodes;

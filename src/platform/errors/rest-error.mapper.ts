@@ -80,7 +80,11 @@ function registered(code: ErrorCode, extra: Partial<MappedError> = {}): MappedEr
 /** Maps anything thrown while serving a request to a status and a client-safe error. */
 export function mapErrorToRest(exception: unknown): MappedError {
   if (exception instanceof AppError) {
-    return registered(exception.code, { message: exception.message, details: exception.details });
+    return registered(exception.code, {
+      message: exception.message,
+      details: exception.details,
+      ...(exception.headers && { headers: { ...exception.headers } }),
+    });
   }
 
   const fastifyCode = (exception as { code?: unknown } | null)?.code;

@@ -1,0 +1,131 @@
+import { Body, Controller, Get, Header, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../../platform/security/access-tokens.js';
+import { CurrentPrincipal } from '../../platform/security/current-principal.js';
+import { Public } from '../../platform/security/public.decorator.js';
+import { UserDto } from '../users/users.dto.js';
+import {
+  AuthSessionDto,
+  ChangePasswordDto,
+  JwksDto,
+  LoginDto,
+  RefreshTokenDto,
+  RegisterDto,
+  TokenPairDto,
+  type ClientInfo,
+} from './auth.dto.js';
+import { AccessTokenGuard } from './auth.guard.js';
+import { AuthService } from './auth.service.js';
+
+/** The socket's address (no proxy header is trusted) and the user agent. */
+function clientOf(request: FastifyRequest): ClientInfo {
+  const userAgent = request.headers['user-agent'];
+  return { ip: request.ip, userAgent: typeof userAgent === 'string' ? userAgent : null };
+}
+
+@ApiTags('auth')
+@ApiBadRequestResponse({ description: 'VALIDATION_FAILED, with one detail per field' })
+@Controller('auth')
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Post('register')
+  @Public()
+  @HttpCode(201)
+  @Header('cache-control', 'no-store')
+  @ApiCreatedResponse({ type: AuthSessionDto, description: 'An active user in the default organization, signed in' })
+  @ApiBadRequestResponse({ description: 'WEAK_PASSWORD or VALIDATION_FAILED' })
+  @ApiConflictResponse({ description: 'DUPLICATE_EMAIL' })
+  register(@Body() body: RegisterDto, @Req() request: FastifyRequest): Promise<AuthSessionDto> {
+    return this.auth.register(body, clientOf(request));
+  }
+
+  @Post('login')
+  @Public()
+  @HttpCode(200)
+  @Header('cache-control', 'no-store')
+  @ApiOkResponse({ type: AuthSessionDto })
+  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS, the same for an unknown email and a wrong password' })
+  @ApiForbiddenResponse({ description: 'ACCOUNT_INACTIVE (only with the right password)' })
+  @ApiTooManyRequestsResponse({ description: 'TOO_MANY_ATTEMPTS, with Retry-After' })
+  login(@Body() body: LoginDto, @Req() request: FastifyRequest): Promise<AuthSessionDto> {
+    return this.auth.login(body, clientOf(request));
+  }
+
+  @Post('refresh')
+  @Public()
+  @HttpCode(200)
+  @Header('cache-control', 'no-store')
+  @ApiOkResponse({ type: TokenPairDto, description: 'A new pair; the refresh token sent is retired' })
+  @ApiUnauthorizedResponse({ description: 'TOKEN_INVALID, or TOKEN_REUSED (the session is revoked)' })
+  refresh(@Body() body: RefreshTokenDto, @Req() request: FastifyRequest): Promise<TokenPairDto> {
+    return this.auth.refresh(body.refreshToken, clientOf(request));
+  }
+
+  @Post('logout')
+  @Public()
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: "This device's session ends: its refresh tokens and access tokens stop working" })
+  async logout(@Body() body: RefreshTokenDto, @Req() request: FastifyRequest): Promise<void> {
+    await this.auth.logout(body.refreshToken, clientOf(request));
+  }
+
+  @Post('logout-all')
+  @UseGuards(AccessTokenGuard)
+  @ApiBearerAuth()
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: 'Every session of the caller ends, and every access token it holds stops working' })
+  @ApiUnauthorizedResponse({ description: 'AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
+  async logoutAll(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+    await this.auth.logoutAll(principal, clientOf(request));
+  }
+
+  @Post('password')
+  @UseGuards(AccessTokenGuard)
+  @ApiBearerAuth()
+  @HttpCode(200)
+  @Header('cache-control', 'no-store')
+  @ApiOkResponse({ type: AuthSessionDto, description: 'Every other session is revoked; this is a fresh one' })
+  @ApiBadRequestResponse({ description: 'WEAK_PASSWORD or VALIDATION_FAILED' })
+  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS (wrong current password), AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
+  @ApiTooManyRequestsResponse({ description: 'TOO_MANY_ATTEMPTS, with Retry-After' })
+  changePassword(@CurrentPrincipal() principal: Principal, @Body() body: ChangePasswordDto, @Req() request: FastifyRequest): Promise<AuthSessionDto> {
+    return this.auth.changePassword(principal, body, clientOf(request));
+  }
+
+  @Get('me')
+  @UseGuards(AccessTokenGuard)
+  @ApiBearerAuth()
+  @ApiOkResponse({ type: UserDto })
+  @ApiUnauthorizedResponse({ description: 'AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
+  me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {
+    return this.auth.me(principal);
+  }
+}
+
+@ApiTags('auth')
+@Controller('.well-known')
+export class JwksController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Get('jwks.json')
+  @Public()
+  // Verifiers cache the key set; a new key is published at least this long before it signs.
+  @Header('cache-control', 'public, max-age=300')
+  @ApiOkResponse({ type: JwksDto, description: 'Public keys that verify access tokens (no private parts)' })
+  jwks(): JwksDto {
+    return this.auth.jwks();
+  }
+}

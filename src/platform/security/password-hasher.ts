@@ -1,0 +1,63 @@
+import { Algorithm, hash, verify } from '@node-rs/argon2';
+import { randomBytes } from 'node:crypto';
+
+/** argon2id cost parameters; the config enforces the OWASP minimum (19456 KiB, t=2, p=1). */
+export interface Argon2Params {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+const PHC = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+
+/**
+ * Passwords are compared as Unicode NFKC, as NIST SP 800-63B asks, so the same password typed on
+ * another keyboard or OS (composed vs decomposed accents, full-width digits) still matches.
+ */
+function normalize(password: string): string {
+  return password.normalize('NFKC');
+}
+
+/**
+ * argon2id password hashing with PHC-format output (algorithm, version and parameters travel in the
+ * string), so parameters can be raised and old hashes upgraded at the next successful login.
+ * @node-rs/argon2 runs the hash on libuv's thread pool, off the event loop.
+ */
+export class PasswordHasher {
+  private dummy: Promise<string> | undefined;
+
+  constructor(readonly params: Argon2Params) {}
+
+  /** A PHC string for `password` at the configured parameters, with a fresh 16-byte salt. */
+  hash(password: string): Promise<string> {
+    return hash(normalize(password), { algorithm: Algorithm.Argon2id, ...this.params, outputLen: 32 });
+  }
+
+  /** Whether `password` matches `phc`. A malformed or foreign hash is a mismatch, not an error. */
+  async verify(phc: string, password: string): Promise<boolean> {
+    if (!PHC.test(phc)) return false;
+    try {
+      return await verify(phc, normalize(password));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Spends the same time as verifying a real hash, for an account that does not exist (or has no
+   * password), so response time does not reveal which emails are registered. Always false.
+   */
+  async verifyDummy(password: string): Promise<false> {
+    this.dummy ??= this.hash(randomBytes(32).toString('base64url'));
+    await this.verify(await this.dummy, password);
+    return false;
+  }
+
+  /** True when `phc` was made with other or weaker parameters than the configured ones. */
+  needsRehash(phc: string): boolean {
+    const match = PHC.exec(phc);
+    if (!match) return true;
+    const [, m, t, p] = match.map(Number);
+    return m !== this.params.memoryCost || t !== this.params.timeCost || p !== this.params.parallelism;
+  }
+}

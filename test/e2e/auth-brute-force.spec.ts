@@ -1,0 +1,75 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { expectErrorEnvelope } from '../helpers/api.js';
+import { auditRows, login, registerUser, uniqueEmail } from '../helpers/auth.js';
+
+// Login throttling with small limits: per account 3 failures, per IP 5, in a 60 s window.
+
+describe('login brute-force protection', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+      AUTH_LOGIN_MAX_FAILURES_PER_IP: '5',
+      AUTH_LOGIN_WINDOW_SECONDS: '60',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  function expectLocked(res: Awaited<ReturnType<typeof login>>): void {
+    expectErrorEnvelope(res, { status: 429, code: 'TOO_MANY_ATTEMPTS', url: '/auth/login' });
+    const retryAfter = Number(res.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+  }
+
+  it('locks an account after 3 failures, even for the right password and from other IPs', async () => {
+    const user = await registerUser(t);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      expectErrorEnvelope(await login(t, user.email, `wrong-${attempt}`, `10.0.1.${attempt}`), { status: 401, code: 'INVALID_CREDENTIALS', url: '/auth/login' });
+    }
+    expectLocked(await login(t, user.email, 'wrong-again', '10.0.1.9'));
+    expectLocked(await login(t, user.email, user.password, '10.0.1.10'));
+    const events = (await auditRows(t, user.user.id)).map((row) => row.event);
+    expect(events.filter((event) => event === 'login_failed')).toHaveLength(3);
+    expect(events.filter((event) => event === 'locked_out')).toHaveLength(1);
+    // Another account is not affected.
+    const other = await registerUser(t);
+    expect((await login(t, other.email, other.password, '10.0.1.11')).statusCode).toBe(200);
+  });
+
+  it('locks an IP after 5 failures across different accounts, unknown ones included', async () => {
+    const ip = '10.0.2.1';
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      expectErrorEnvelope(await login(t, uniqueEmail('spray'), 'Spring2026!!', ip), { status: 401, code: 'INVALID_CREDENTIALS', url: '/auth/login' });
+    }
+    const user = await registerUser(t);
+    expectLocked(await login(t, user.email, user.password, ip));
+    // The same account from another IP still works: the lock is on the IP.
+    expect((await login(t, user.email, user.password, '10.0.2.2')).statusCode).toBe(200);
+    const lockouts = (await auditRows(t, null)).filter((row) => row.event === 'locked_out' && row.ip === ip);
+    expect(lockouts).toHaveLength(1);
+    expect(lockouts[0]!.details).toEqual({ scope: ['ip'] });
+  });
+
+  it('a success clears the account count, so failures do not accumulate across successes', async () => {
+    const user = await registerUser(t);
+    for (let round = 0; round < 3; round++) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        expect((await login(t, user.email, 'wrong', `10.0.3.${round * 10 + attempt}`)).statusCode).toBe(401);
+      }
+      expect((await login(t, user.email, user.password, `10.0.3.${round * 10 + 5}`)).statusCode).toBe(200);
+    }
+  });
+
+  it('counts unknown emails like known ones (no enumeration through the lock)', async () => {
+    const email = uniqueEmail('ghost');
+    for (let attempt = 1; attempt <= 3; attempt++) expect((await login(t, email, 'whatever', `10.0.4.${attempt}`)).statusCode).toBe(401);
+    expectLocked(await login(t, email, 'whatever', '10.0.4.9'));
+  });
+});
