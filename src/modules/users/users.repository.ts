@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type CompiledQuery, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { DbExecutor } from '../../platform/database/database.service.js';
+import { executeCompiled } from '../../platform/database/pool-query.js';
 import type {
   Database,
   NewUserRow,
@@ -142,6 +143,7 @@ export class UsersRepository {
   /**
    * The by-id read is the hottest query, so it is built and compiled once and then executed with
    * only the id bound; Kysely would otherwise rebuild and recompile the same SQL on every call.
+   * Outside a transaction it runs straight on the pool (see executeCompiled).
    */
   private findByIdCompiled: CompiledQuery<UserRecord> | undefined;
 
@@ -151,8 +153,8 @@ export class UsersRepository {
       if (compiled.parameters.length !== 1) throw new Error('findById must bind exactly the id');
       this.findByIdCompiled = compiled;
     }
-    const result = await db.executeQuery<UserRecord>({ ...this.findByIdCompiled, parameters: [id] });
-    return result.rows[0];
+    const rows = await executeCompiled<UserRecord>(db, { ...this.findByIdCompiled, parameters: [id] });
+    return rows[0];
   }
 
   async findByIds(db: DbExecutor, ids: readonly string[]): Promise<UserRecord[]> {

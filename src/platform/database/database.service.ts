@@ -9,6 +9,7 @@ import { PROCESS_LOGGER } from '../observability/logger.tokens.js';
 import type { Database } from './database.types.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { migrateToLatest } from './migrator.js';
+import { registerPool } from './pool-query.js';
 import { runInTransaction, type TransactionOptions } from './transaction.js';
 
 export type DbExecutor = Kysely<Database> | Transaction<Database>;
@@ -78,6 +79,8 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       client.once('end', () => this.openClients.delete(client));
     });
     this.kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
+    // Hot single-statement reads outside transactions skip Kysely's executor (see executeCompiled).
+    registerPool(this.kysely, this.pool);
 
     if (this.config.MIGRATE_ON_START) {
       const applied = await migrateToLatest(this.kysely as Kysely<unknown>);
