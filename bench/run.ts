@@ -22,6 +22,8 @@ import { migrateToLatest } from '../src/platform/database/migrator.js';
 import { analyzeSeededTables, createProgressReporter, openDatabase, seedDatabase } from '../scripts/seed.js';
 import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
 import { captureUserQueries, type UserQueries } from './queries.js';
+import { randomBytes } from 'node:crypto';
+import { generateSigningKey } from '../src/platform/security/key-store.js';
 
 // Compiled to dist/bench/run.js; everything else is found relative to it, not to the cwd.
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -588,6 +590,9 @@ async function main(cleanup: Cleanup): Promise<void> {
         DATABASE_POOL_SIZE: String(settings.poolSize),
         READINESS_DRAIN_MS: '0', // no load balancer to drain; production would wait 5 s on stop
         DATA_DIR: path.join(benchDataDir, 'service'),
+        // Production refuses to start without configured keys; the bench makes throwaway ones.
+        AUTH_SIGNING_KEYS: JSON.stringify([await generateSigningKey()]),
+        AUTH_REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
       },
     }),
   );
