@@ -1,7 +1,9 @@
-import type { CompiledQuery, Kysely } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Database } from './database.types.js';
-import type { DbExecutor } from './database.service.js';
+
+/** The pool or a transaction; same as database.service.ts's DbExecutor, which imports this file. */
+type DbExecutor = Kysely<Database> | Transaction<Database>;
 
 /** The pool behind each pool-bound Kysely instance (not its transactions), see registerPool. */
 const pools = new WeakMap<DbExecutor, pg.Pool>();
