@@ -191,7 +191,7 @@ describe('access-token attacks', () => {
 
   it('asks for a token when none is sent, or with another scheme', async () => {
     for (const headers of [{}, { authorization: `Basic ${b64('a:b')}` }, { authorization: 'Bearer' }, { authorization: `Token ${session.accessToken}` }]) {
-      const res = await t.app.inject({ method: 'GET', url: '/auth/me', headers });
+      const res = await t.anonymous({ method: 'GET', url: '/auth/me', headers });
       expectErrorEnvelope(res, { status: 401, code: 'AUTHENTICATION_REQUIRED', url: '/auth/me' });
       expect(res.headers['www-authenticate']).toBe('Bearer');
     }

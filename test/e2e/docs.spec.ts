@@ -54,7 +54,7 @@ describe('OpenAPI documentation', () => {
   });
 
   it('declares the bearer scheme and puts it on exactly the routes that need an access token', async () => {
-    type Operation = { security?: Array<Record<string, unknown>> };
+    type Operation = { security?: Array<Record<string, unknown>>; responses: Record<string, unknown> };
     const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json<{
       paths: Record<string, Record<string, Operation>>;
       components: { securitySchemes?: Record<string, { type: string; scheme: string; bearerFormat: string }> };
@@ -65,6 +65,25 @@ describe('OpenAPI documentation', () => {
         .filter(([, operation]) => operation.security?.some((requirement) => 'bearer' in requirement))
         .map(([method]) => `${method.toUpperCase()} ${path}`),
     );
-    expect(secured.sort()).toEqual(['GET /auth/me', 'POST /auth/logout-all', 'POST /auth/password']);
+    // Everything but the deliberately public routes (see test/e2e/route-access.spec.ts).
+    expect(secured.sort()).toEqual(
+      [
+        'GET /auth/me',
+        'POST /auth/logout-all',
+        'POST /auth/password',
+        'GET /users',
+        'POST /users',
+        'POST /users/batch',
+        'GET /users/{id}',
+        'PATCH /users/{id}',
+        'DELETE /users/{id}',
+        'POST /organizations',
+        'GET /organizations/{id}',
+        'GET /organizations/{id}/stats',
+      ].sort(),
+    );
+    // A route that needs a permission documents both refusals.
+    expect(doc.paths['/users']?.post?.responses).toHaveProperty('401');
+    expect(doc.paths['/users']?.post?.responses).toHaveProperty('403');
   });
 });

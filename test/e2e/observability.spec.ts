@@ -143,15 +143,15 @@ describe('observability', () => {
       // an await, the way a service or repository would.
       const originalList = service.list.bind(service);
       const originalCreate = service.create.bind(service);
-      service.list = async (query) => {
+      service.list = async (caller, query) => {
         await new Promise((resolve) => setTimeout(resolve, 1));
         logger.info({ probe: 'list' }, 'service probe');
-        return originalList(query);
+        return originalList(caller, query);
       };
-      service.create = async (input) => {
+      service.create = async (caller, input) => {
         await new Promise((resolve) => setTimeout(resolve, 1));
         logger.info({ probe: 'create' }, 'service probe');
-        const created = await originalCreate(input);
+        const created = await originalCreate(caller, input);
         logger.info({ probe: 'created' }, 'service probe');
         return created;
       };
@@ -180,18 +180,18 @@ describe('observability', () => {
     it('keeps the ids of concurrent requests apart', async () => {
       const service = t.app.get(UsersService);
       const logger = t.app.get<symbol, Logger>(PROCESS_LOGGER);
-      const original = service.findById.bind(service);
-      service.findById = async (id) => {
+      const original = service.findOne.bind(service);
+      service.findOne = async (caller, id) => {
         // Interleave: the first request finishes last.
         await new Promise((resolve) => setTimeout(resolve, id.endsWith('0') ? 30 : 1));
         logger.info({ probeId: id }, 'concurrent probe');
-        return original(id);
+        return original(caller, id);
       };
       const ids = Array.from({ length: 6 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`);
       try {
         await Promise.all(ids.map((id, i) => t.app.inject({ method: 'GET', url: `/users/${id}`, headers: { 'x-request-id': `conc-${i}` } })));
       } finally {
-        Reflect.deleteProperty(service, 'findById');
+        Reflect.deleteProperty(service, 'findOne');
       }
       const probes = t.logs.filter((line) => line.msg === 'concurrent probe');
       expect(probes).toHaveLength(ids.length);
@@ -201,7 +201,8 @@ describe('observability', () => {
 
   describe('redaction', () => {
     it('never writes the Authorization header, cookies or passwords of a request to the log', async () => {
-      const secrets = ['SECRET-BEARER-7f3a', 'SECRET-COOKIE-91bc', 'SECRET-PASSWORD-55de', 'SECRET-QUERY-0a0a'];
+      // The bearer secret is a real access token, so the requests get past authentication.
+      const secrets = [t.admin.accessToken, 'SECRET-COOKIE-91bc', 'SECRET-PASSWORD-55de', 'SECRET-QUERY-0a0a'];
       const headers = { authorization: `Bearer ${secrets[0]}`, cookie: `session=${secrets[1]}`, 'x-request-id': 'redact-1' };
       const rejected = await t.app.inject({
         method: 'POST',
@@ -263,15 +264,18 @@ describe('unexpected errors', () => {
   beforeAll(async () => {
     t = await startTestApp();
     ignoreClosingErrors(t.sql);
-    // Break the schema under the running app: every users query now fails inside PostgreSQL.
-    await t.sql.query('DROP TABLE users CASCADE');
+    // Break the schema under the running app: every query that reads user profiles now fails inside
+    // PostgreSQL. Profiles, not users: authentication reads users and must still succeed, so the
+    // failures happen in the users service and repository as before.
+    await t.sql.query('DROP TABLE user_profiles CASCADE');
   });
   afterAll(async () => {
     await t?.close();
   });
 
   it('answers 500 INTERNAL with the generic message and no SQL or stack, and logs the stack', async () => {
-    const secret = 'SECRET-TOKEN-500-e1f2';
+    // A real token: the request must reach the failing query, and the token must stay out of the log.
+    const secret = t.admin.accessToken;
     const res = await t.app.inject({
       method: 'GET',
       url: '/users?status=active',
@@ -289,7 +293,7 @@ describe('unexpected errors', () => {
     const failed = lines.find((line) => line.msg === 'request failed');
     expect(failed).toMatchObject({ level: 'error', code: 'INTERNAL' });
     const err = failed?.err as { message?: string; stack?: string; code?: string } | undefined;
-    expect(err?.message).toMatch(/relation "users" does not exist/);
+    expect(err?.message).toMatch(/relation "user_profiles" does not exist/);
     expect(err?.code).toBe('42P01');
     expect(err?.stack).toMatch(/\n\s+at /);
     expect(lines.filter((line) => line.msg === 'request completed')).toEqual([

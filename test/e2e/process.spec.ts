@@ -17,6 +17,7 @@ import {
   httpRequest,
   killIfRunning,
   processesMentioning,
+  signInOverHttp,
   spawnNode,
   type ServiceProcess,
 } from '../helpers/process.js';
@@ -105,6 +106,10 @@ describe('serving and graceful shutdown on an external database', () => {
   let service: ServiceProcess;
   let baseUrl: string;
   let port: number;
+  // The development bootstrap creates this admin at start; requests to protected routes use its token.
+  const adminEmail = `admin-${randomBytes(4).toString('hex')}@process.test`;
+  const adminPassword = `Pw-${randomBytes(12).toString('base64url')}`;
+  let auth: { authorization: string };
 
   beforeAll(async () => {
     databaseUrl = withSecretPassword(await createTestDatabase());
@@ -119,10 +124,13 @@ describe('serving and graceful shutdown on an external database', () => {
       MIGRATE_ON_START: 'false',
       DATA_DIR: path.join(tmpdir(), `gw-process-ext-${randomBytes(4).toString('hex')}`),
       LOG_LEVEL: 'info',
+      ADMIN_EMAIL: adminEmail,
+      ADMIN_PASSWORD: adminPassword,
     });
     const serving = await service.waitForLine((line) => line.msg === 'groundwork is serving', 30_000);
     baseUrl = String(serving.url);
     port = Number(new URL(baseUrl).port);
+    auth = await signInOverHttp(baseUrl, adminEmail, adminPassword);
   }, 60_000);
 
   it('logs where it serves, on the pinned Node 24+, without the database password', () => {
@@ -136,6 +144,7 @@ describe('serving and graceful shutdown on an external database', () => {
     const everything = JSON.stringify(service.lines) + service.stderr();
     expect(everything).not.toContain(databaseUrl);
     expect(everything).not.toContain(new URL(databaseUrl).password);
+    expect(everything).not.toContain(adminPassword);
     // Every stdout line is one JSON log line.
     expect(service.strayStdout).toEqual([]);
   });
@@ -143,7 +152,8 @@ describe('serving and graceful shutdown on an external database', () => {
   it('answers over a real socket, with the request id header', async () => {
     const ready = await httpRequest(`${baseUrl}/health/ready`);
     expect(ready.status).toBe(200);
-    const users = await httpRequest(`${baseUrl}/users`);
+    expect((await httpRequest(`${baseUrl}/users`)).status).toBe(401);
+    const users = await httpRequest(`${baseUrl}/users`, { headers: auth });
     expect(users.status).toBe(200);
     expect(users.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -164,7 +174,7 @@ describe('serving and graceful shutdown on an external database', () => {
     socket.on('data', (chunk: string) => (response += chunk));
     const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(
-      `POST /users HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-ID: inflight-1\r\n\r\n${body.slice(0, half)}`,
+      `POST /users HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${auth.authorization}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-ID: inflight-1\r\n\r\n${body.slice(0, half)}`,
     );
     await sleep(200);
 
@@ -180,7 +190,7 @@ describe('serving and graceful shutdown on an external database', () => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body)).toMatchObject({ status: 'error', details: { lifecycle: { status: 'down', phase: 'draining' } } });
     expect((await httpRequest(`${baseUrl}/health/live`)).status).toBe(200);
-    expect((await httpRequest(`${baseUrl}/users`)).status).toBe(200);
+    expect((await httpRequest(`${baseUrl}/users`, { headers: auth })).status).toBe(200);
     expect(Date.now() - signalledAt).toBeLessThan(1500);
 
     // After the drain window the listener closes: new connections are refused...
@@ -205,6 +215,8 @@ describe('serving and graceful shutdown on an external database', () => {
     // errors, and nothing to stderr.
     const problems = service.lines.filter((line) => line.level === 'warn' || line.level === 'error' || line.level === 'fatal');
     expect(problems).toEqual([
+      // The anonymous request of the previous test, refused as it should be.
+      expect.objectContaining({ level: 'warn', msg: 'request completed', route: '/users', statusCode: 401 }),
       expect.objectContaining({ level: 'warn', msg: 'shutdown already in progress', signal: 'SIGINT' }),
       expect.objectContaining({ level: 'warn', msg: 'request completed', requestId: 'drain-probe', statusCode: 503 }),
     ]);
@@ -230,7 +242,9 @@ describe('serving and graceful shutdown on an external database', () => {
 describe('zero-configuration start on the embedded PostgreSQL', () => {
   const dataDir = path.join(tmpdir(), `gw-process-embedded-${randomBytes(4).toString('hex')}`);
   const pgDir = path.join(dataDir, 'pg');
-  const env = { HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  const adminEmail = `admin-${randomBytes(4).toString('hex')}@process.test`;
+  const adminPassword = `Pw-${randomBytes(12).toString('base64url')}`;
+  const env = { HOST: '127.0.0.1', PORT: '0', GRPC_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword };
 
   beforeAll(() => {
     cleanups.push(async () => {
@@ -278,7 +292,11 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
 
     expect((await httpRequest(`${first.baseUrl}/health/ready`)).status).toBe(200);
     const email = `durable-${randomUUID()}@example.com`;
-    const created = await httpRequest(`${first.baseUrl}/users`, { method: 'POST', body: { email, name: 'Durable' } });
+    const created = await httpRequest(`${first.baseUrl}/users`, {
+      method: 'POST',
+      body: { email, name: 'Durable' },
+      headers: await signInOverHttp(first.baseUrl, adminEmail, adminPassword),
+    });
     expect(created.status).toBe(201);
     const id = (JSON.parse(created.body) as { id: string }).id;
 
@@ -289,7 +307,8 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
     const secondMessages = second.service.lines.map((line) => line.msg);
     expect(secondMessages).toContain('embedded PostgreSQL started');
     expect(secondMessages).not.toContain('migrations applied');
-    const read = await httpRequest(`${second.baseUrl}/users/${id}`);
+    // The admin created on the first start is still there (and is not created twice).
+    const read = await httpRequest(`${second.baseUrl}/users/${id}`, { headers: await signInOverHttp(second.baseUrl, adminEmail, adminPassword) });
     expect(read.status).toBe(200);
     expect(JSON.parse(read.body)).toMatchObject({ id, email, name: 'Durable' });
 

@@ -17,7 +17,7 @@ describe('smoke', () => {
     const read = await t.app.inject({ method: 'GET', url: `/users/${id}` });
     expect(read.statusCode).toBe(200);
     expect(read.json()).toMatchObject({ id, email: 'ada@example.com' });
-    const rows = await t.sql.query('SELECT email FROM users');
+    const rows = await t.sql.query('SELECT email FROM users WHERE id <> $1', [t.admin.id]);
     expect(rows.rows).toEqual([{ email: 'ada@example.com' }]);
   });
 });

@@ -64,7 +64,8 @@ describe('POST /users/batch', () => {
   }
 
   async function emailsInDb(): Promise<string[]> {
-    const { rows } = await t.sql.query<{ email: string }>('SELECT email FROM users ORDER BY email');
+    // Every user but the fixture principal the requests are made as.
+    const { rows } = await t.sql.query<{ email: string }>('SELECT email FROM users WHERE id <> $1 ORDER BY email', [t.admin.id]);
     return rows.map((row) => row.email);
   }
 
@@ -138,8 +139,9 @@ describe('POST /users/batch', () => {
     // Exactly the three valid items were written, with their profiles; the existing user is untouched.
     expect(await countUsers(t.sql)).toBe(usersBefore + 3);
     expect(await emailsInDb()).toEqual(['one@batch.test', 'taken@batch.test', 'three@batch.test', 'two@batch.test']);
-    const { rows: created } = await t.sql.query('SELECT id, email, name, role, status, organization_id, metadata FROM users WHERE email <> $1 ORDER BY email', [
+    const { rows: created } = await t.sql.query('SELECT id, email, name, role, status, organization_id, metadata FROM users WHERE email <> $1 AND id <> $2 ORDER BY email', [
       'taken@batch.test',
+      t.admin.id,
     ]);
     expect(created).toEqual([
       { id: body.results[0]!.data!.id, email: 'one@batch.test', name: 'One', role: 'user', status: 'pending', organization_id: null, metadata: {} },

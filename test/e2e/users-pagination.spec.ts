@@ -148,11 +148,20 @@ describe('GET /users: filters, sorting and pagination', () => {
         updatedAt: '2021-02-01T00:00:00.000000Z',
       })),
     ];
-    all = [...sortable, ...others];
     await insertUsers(
       t.sql,
-      all.map((user): SeedUser => ({ ...user })),
+      [...sortable, ...others].map((user): SeedUser => ({ ...user })),
     );
+    // The platform admin the requests are made as is a user too, and every unfiltered listing
+    // includes it; it is part of what the filters must find.
+    const { rows: fixture } = await t.sql.query<Seeded>(
+      `SELECT id, email, name, status, role, organization_id AS "organizationId",
+              to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "createdAt",
+              to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "updatedAt"
+       FROM users WHERE id = $1`,
+      [t.admin.id],
+    );
+    all = [...sortable, ...others, ...fixture];
   });
   afterAll(async () => {
     await t?.close();
@@ -160,7 +169,9 @@ describe('GET /users: filters, sorting and pagination', () => {
 
   it('seeded what the tests assume', async () => {
     const { rows } = await t.sql.query<{ count: number }>('SELECT count(*)::int AS count FROM users');
-    expect(rows[0]!.count).toBe(56);
+    expect(rows[0]!.count).toBe(57);
+    expect(all).toHaveLength(57);
+    expect(all.at(-1)).toMatchObject({ id: t.admin.id, role: 'admin', status: 'active' });
     const { rows: exact } = await t.sql.query<{ ts: string }>(
       `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts FROM users WHERE id = $1`,
       [sortable[0]!.id],

@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 import { Writable } from 'node:stream';
@@ -8,9 +9,18 @@ import { LifecycleService } from '../../src/platform/health/lifecycle.service.js
 import { loggerOptions } from '../../src/platform/observability/logger.js';
 import { createTestDatabase, dropTestDatabase } from './database.js';
 import { endPool } from './pool.js';
+import { createPrincipal, type TestPrincipal } from './principals.js';
 
 export interface TestApp {
+  /**
+   * The application. Its inject() sends `admin`'s access token unless the request sets its own
+   * Authorization header, so tests about something else than authorization read as before.
+   */
   app: NestFastifyApplication;
+  /** A platform admin (admin of the default organization), created at start. */
+  admin: TestPrincipal;
+  /** inject() with no Authorization header: an anonymous caller. */
+  anonymous(options: InjectOptions | string): Promise<LightMyRequestResponse>;
   config: AppConfig;
   /** A direct connection to the app's database, for asserting rows. */
   sql: pg.Pool;
@@ -37,8 +47,13 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const { app } = await createApp(config, logger);
   app.get(LifecycleService).markServing();
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const admin = await createPrincipal(app, sql, { role: 'admin', email: 'test-admin@principals.test', name: 'Test Admin' });
+  const anonymous = app.inject.bind(app) as (options: InjectOptions | string) => Promise<LightMyRequestResponse>;
+  authorizeByDefault(app, anonymous, admin);
   return {
     app,
+    admin,
+    anonymous,
     config,
     sql,
     logs,
@@ -48,4 +63,19 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       await dropTestDatabase(databaseUrl);
     },
   };
+}
+
+/** Replaces app.inject with one that adds the principal's bearer token when the request names none. */
+function authorizeByDefault(
+  app: NestFastifyApplication,
+  anonymous: (options: InjectOptions | string) => Promise<LightMyRequestResponse>,
+  principal: TestPrincipal,
+): void {
+  const withToken = (options: InjectOptions | string): Promise<LightMyRequestResponse> => {
+    const request: InjectOptions = typeof options === 'string' ? { url: options } : options;
+    const headers = request.headers ?? {};
+    const named = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
+    return anonymous(named ? request : { ...request, headers: { ...headers, ...principal.headers } });
+  };
+  Object.defineProperty(app, 'inject', { value: withToken, configurable: true, writable: true });
 }

@@ -162,6 +162,16 @@ export function httpRequest(url: string, options: { method?: string; body?: unkn
   });
 }
 
+/**
+ * Signs in over HTTP (POST /auth/login) and returns the Authorization header to send; the service
+ * must have the account, e.g. from ADMIN_EMAIL and ADMIN_PASSWORD at start.
+ */
+export async function signInOverHttp(baseUrl: string, email: string, password: string): Promise<{ authorization: string }> {
+  const res = await httpRequest(`${baseUrl}/auth/login`, { method: 'POST', body: { email, password } });
+  if (res.status !== 200) throw new Error(`login failed with ${res.status}: ${res.body}`);
+  return { authorization: `Bearer ${(JSON.parse(res.body) as { accessToken: string }).accessToken}` };
+}
+
 /** Processes whose command line mentions `needle` (e.g. a PostgreSQL data directory). */
 export async function processesMentioning(needle: string): Promise<Array<{ pid: number; cmdline: string }>> {
   const found: Array<{ pid: number; cmdline: string }> = [];

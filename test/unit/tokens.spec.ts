@@ -17,6 +17,7 @@ const subject = {
   role: 'moderator' as const,
   sessionId: '01a22488-e1cd-75aa-99a5-6a491334b269',
   tokenVersion: 3,
+  platformAdmin: false,
 };
 
 describe('key store', () => {
@@ -114,5 +115,13 @@ describe('role -> permission map', () => {
     for (const permission of ROLE_PERMISSIONS.user) expect(ROLE_PERMISSIONS.moderator).toContain(permission);
     for (const permission of ROLE_PERMISSIONS.moderator) expect(ROLE_PERMISSIONS.admin).toContain(permission);
     expect(ROLE_PERMISSIONS.user).not.toContain('users:delete');
+  });
+
+  it('grants platform permissions only to admins of the default organization', () => {
+    for (const role of ['user', 'moderator', 'admin'] as const) expect(ROLE_PERMISSIONS[role]).not.toContain('platform:admin');
+    expect(permissionsOf('admin', { platformAdmin: true })).toEqual(expect.arrayContaining(['platform:admin', 'organizations:create']));
+    expect(permissionsOf('admin')).not.toContain('organizations:create');
+    // The flag cannot lift a lesser role.
+    expect(permissionsOf('user', { platformAdmin: true })).toEqual(permissionsOf('user'));
   });
 });

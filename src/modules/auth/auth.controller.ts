@@ -1,7 +1,6 @@
-import { Body, Controller, Get, Header, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Post, Req } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
-  ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiForbiddenResponse,
@@ -13,6 +12,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../platform/security/access-tokens.js';
+import { Authenticated } from '../../platform/security/authorization.decorators.js';
 import { CurrentPrincipal } from '../../platform/security/current-principal.js';
 import { Public } from '../../platform/security/public.decorator.js';
 import { UserDto } from '../users/users.dto.js';
@@ -26,7 +26,6 @@ import {
   TokenPairDto,
   type ClientInfo,
 } from './auth.dto.js';
-import { AccessTokenGuard } from './auth.guard.js';
 import { AuthService } from './auth.service.js';
 
 /** The socket's address (no proxy header is trusted) and the user agent. */
@@ -42,6 +41,7 @@ export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
   @Post('register')
+  // Public on purpose: register and login are how a caller gets a token in the first place.
   @Public()
   @HttpCode(201)
   @Header('cache-control', 'no-store')
@@ -65,6 +65,7 @@ export class AuthController {
   }
 
   @Post('refresh')
+  // Public on purpose: the refresh token in the body is the credential.
   @Public()
   @HttpCode(200)
   @Header('cache-control', 'no-store')
@@ -75,6 +76,8 @@ export class AuthController {
   }
 
   @Post('logout')
+  // Public on purpose: the refresh token in the body is the credential, and a client whose access
+  // token already expired must still be able to end its session.
   @Public()
   @HttpCode(204)
   @ApiNoContentResponse({ description: "This device's session ends: its refresh tokens and access tokens stop working" })
@@ -83,33 +86,29 @@ export class AuthController {
   }
 
   @Post('logout-all')
-  @UseGuards(AccessTokenGuard)
-  @ApiBearerAuth()
+  @Authenticated()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Every session of the caller ends, and every access token it holds stops working' })
-  @ApiUnauthorizedResponse({ description: 'AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
   async logoutAll(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
     await this.auth.logoutAll(principal, clientOf(request));
   }
 
   @Post('password')
-  @UseGuards(AccessTokenGuard)
-  @ApiBearerAuth()
+  // Above @Authenticated() so this fuller 401 description replaces its generic one.
+  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS (wrong current password), AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
+  @Authenticated()
   @HttpCode(200)
   @Header('cache-control', 'no-store')
   @ApiOkResponse({ type: AuthSessionDto, description: 'Every other session is revoked; this is a fresh one' })
   @ApiBadRequestResponse({ description: 'WEAK_PASSWORD or VALIDATION_FAILED' })
-  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS (wrong current password), AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
   @ApiTooManyRequestsResponse({ description: 'TOO_MANY_ATTEMPTS, with Retry-After' })
   changePassword(@CurrentPrincipal() principal: Principal, @Body() body: ChangePasswordDto, @Req() request: FastifyRequest): Promise<AuthSessionDto> {
     return this.auth.changePassword(principal, body, clientOf(request));
   }
 
   @Get('me')
-  @UseGuards(AccessTokenGuard)
-  @ApiBearerAuth()
+  @Authenticated()
   @ApiOkResponse({ type: UserDto })
-  @ApiUnauthorizedResponse({ description: 'AUTHENTICATION_REQUIRED or TOKEN_INVALID' })
   me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {
     return this.auth.me(principal);
   }
@@ -121,6 +120,7 @@ export class JwksController {
   constructor(private readonly auth: AuthService) {}
 
   @Get('jwks.json')
+  // Public on purpose: public keys, fetched by verifiers that hold no token of ours.
   @Public()
   // Verifiers cache the key set; a new key is published at least this long before it signs.
   @Header('cache-control', 'public, max-age=300')

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { OrganizationsModule } from '../organizations/organizations.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AuthController, JwksController } from './auth.controller.js';
@@ -9,7 +10,8 @@ import { AuthService } from './auth.service.js';
 @Module({
   imports: [UsersModule, OrganizationsModule],
   controllers: [AuthController, JwksController],
-  providers: [AuthService, AuthRepository, AccessTokenGuard],
-  exports: [AuthService, AccessTokenGuard],
+  // Global: every route of every module is authenticated unless marked @Public().
+  providers: [AuthService, AuthRepository, { provide: APP_GUARD, useClass: AccessTokenGuard }],
+  exports: [AuthService],
 })
 export class AuthModule {}

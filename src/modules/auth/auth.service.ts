@@ -43,6 +43,8 @@ const invalidAccessToken = (): AppError => new AppError('TOKEN_INVALID', { heade
  */
 @Injectable()
 export class AuthService implements OnApplicationBootstrap {
+  private defaultOrganization: Promise<string> | undefined;
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PROCESS_LOGGER) private readonly logger: Logger,
@@ -154,13 +156,7 @@ export class AuthService implements OnApplicationBootstrap {
       this.logger.warn({ audit: 'token_reused', userId: outcome.userId, sessionId: outcome.familyId, ip: client.ip }, 'refresh token reuse; session revoked');
       throw new AppError('TOKEN_REUSED');
     }
-    const accessToken = await this.accessTokens.sign({
-      userId: outcome.user.id,
-      organizationId: outcome.user.organizationId,
-      role: outcome.user.role,
-      sessionId: outcome.familyId,
-      tokenVersion: outcome.user.tokenVersion,
-    });
+    const accessToken = await this.signAccessToken(outcome.user, outcome.familyId);
     return this.tokenPair(accessToken, outcome.refreshToken, outcome.expiresAt);
   }
 
@@ -263,7 +259,11 @@ export class AuthService implements OnApplicationBootstrap {
 
   /**
    * The principal of a valid access token whose user is still active, whose token version is
-   * current (no logout-all or password change since) and whose session was not logged out.
+   * current (no logout-all or password change since), whose session was not logged out, and whose
+   * role and organization are still those the token claims. The last check makes a demotion or a
+   * move to another organization take effect at once: the permissions in the token derive from
+   * role and organization, so a token that no longer matches them is refused and the client
+   * refreshes into one that does.
    */
   async authenticate(accessToken: string): Promise<Principal> {
     const principal = await this.accessTokens.verify(accessToken);
@@ -271,12 +271,21 @@ export class AuthService implements OnApplicationBootstrap {
       this.users.findCredentialsById(principal.userId),
       this.repository.familyIsLive(this.database.db, principal.sessionId),
     ]);
-    if (!user || user.status !== 'active' || user.tokenVersion !== principal.tokenVersion || !live) throw invalidAccessToken();
+    if (
+      !user ||
+      user.status !== 'active' ||
+      user.tokenVersion !== principal.tokenVersion ||
+      user.role !== principal.role ||
+      user.organizationId !== principal.organizationId ||
+      !live
+    ) {
+      throw invalidAccessToken();
+    }
     return principal;
   }
 
   me(principal: Principal): Promise<UserDto> {
-    return this.users.findById(principal.userId);
+    return this.users.findOne(principal, principal.userId);
   }
 
   jwks(): { keys: PublicJwk[] } {
@@ -299,14 +308,30 @@ export class AuthService implements OnApplicationBootstrap {
       idle_expires_at: this.idleExpiry(now, expiresAt),
       ...this.clientColumns(client),
     });
-    const accessToken = await this.accessTokens.sign({
+    const accessToken = await this.signAccessToken(user, familyId);
+    return { tokens: this.tokenPair(accessToken, refreshToken, expiresAt), sessionId: familyId };
+  }
+
+  /** An access token for `user` in session `sessionId`; admins of the default organization are platform admins. */
+  private async signAccessToken(user: UserCredentials, sessionId: string): Promise<string> {
+    const platformAdmin = user.role === 'admin' && user.organizationId !== null && user.organizationId === (await this.defaultOrganizationId());
+    return this.accessTokens.sign({
       userId: user.id,
       organizationId: user.organizationId,
       role: user.role,
-      sessionId: familyId,
+      sessionId,
       tokenVersion: user.tokenVersion,
+      platformAdmin,
     });
-    return { tokens: this.tokenPair(accessToken, refreshToken, expiresAt), sessionId: familyId };
+  }
+
+  /** The default organization's id never changes once migrated, so one lookup per process serves. */
+  private defaultOrganizationId(): Promise<string> {
+    this.defaultOrganization ??= this.organizations.defaultOrganizationId().catch((error: unknown) => {
+      this.defaultOrganization = undefined;
+      throw error;
+    });
+    return this.defaultOrganization;
   }
 
   private tokenPair(accessToken: string, refreshToken: string, expiresAt: Date): TokenPairDto {

@@ -3,6 +3,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { DatabaseService } from '../../platform/database/database.service.js';
 import type { OrganizationRow } from '../../platform/database/database.types.js';
 import { AppError } from '../../platform/errors/app-error.js';
+import type { Principal } from '../../platform/security/access-tokens.js';
+import { ResourceAccessService } from '../access/access.service.js';
 import type { CreateOrganizationDto, OrganizationDto, OrganizationStatsDto } from './organizations.dto.js';
 import { OrganizationsRepository } from './organizations.repository.js';
 
@@ -19,14 +21,22 @@ function toDto(row: OrganizationRow): OrganizationDto {
 /** Slug of the organization sign-up and admin bootstrap use; created by migration 20261129_0002_auth. */
 export const DEFAULT_ORGANIZATION_SLUG = 'default';
 
+const organizationNotFound = (): AppError => new AppError('ORGANIZATION_NOT_FOUND');
+
+/**
+ * Organizations are the tenants. A caller sees only its own (another is ORGANIZATION_NOT_FOUND,
+ * exactly like an unknown id); platform admins see and create any.
+ */
 @Injectable()
 export class OrganizationsService {
   constructor(
     private readonly database: DatabaseService,
     private readonly organizations: OrganizationsRepository,
+    private readonly access: ResourceAccessService,
   ) {}
 
-  async create(input: CreateOrganizationDto): Promise<OrganizationDto> {
+  async create(caller: Principal, input: CreateOrganizationDto): Promise<OrganizationDto> {
+    if (!this.access.holds(caller, 'organizations:create')) throw new AppError('FORBIDDEN');
     const row = await this.organizations.insert(this.database.db, { id: uuidv7(), name: input.name, slug: input.slug });
     if (!row) {
       throw new AppError('DUPLICATE_ORGANIZATION_SLUG', { details: [{ field: 'slug', message: 'slug is already taken' }] });
@@ -34,9 +44,11 @@ export class OrganizationsService {
     return toDto(row);
   }
 
-  async findById(id: string): Promise<OrganizationDto> {
+  async findById(caller: Principal, id: string): Promise<OrganizationDto> {
+    // An organization's tenant is itself, so access is decided before anything is read.
+    await this.access.assert(caller, { type: 'organization', organizationId: id }, 'read', organizationNotFound);
     const row = await this.organizations.findById(this.database.db, id);
-    if (!row) throw new AppError('ORGANIZATION_NOT_FOUND');
+    if (!row) throw organizationNotFound();
     return toDto(row);
   }
 
@@ -52,11 +64,13 @@ export class OrganizationsService {
     return this.organizations.existingIds(this.database.db, ids);
   }
 
-  async stats(id: string): Promise<OrganizationStatsDto> {
+  /** Statistics of the caller's organization; needs `organizations:stats` (organization admins). */
+  async stats(caller: Principal, id: string): Promise<OrganizationStatsDto> {
+    await this.access.assert(caller, { type: 'organization', organizationId: id }, 'stats', organizationNotFound);
     // One snapshot for the existence check and the aggregate, so they agree.
     return this.database.transaction(
       async (trx) => {
-        if (!(await this.organizations.findById(trx, id))) throw new AppError('ORGANIZATION_NOT_FOUND');
+        if (!(await this.organizations.findById(trx, id))) throw organizationNotFound();
         const row = await this.organizations.stats(trx, id);
         return {
           organizationId: id,

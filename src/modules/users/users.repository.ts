@@ -256,9 +256,13 @@ export class UsersRepository {
     await db.insertInto('user_profiles').values(profiles).execute();
   }
 
-  /** Locks the row for the rest of the transaction; undefined when it does not exist. */
-  async lockById(db: DbExecutor, id: string): Promise<{ id: string } | undefined> {
-    return db.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+  /**
+   * Locks the row for the rest of the transaction and returns what an access decision needs;
+   * undefined when it does not exist. Deciding on the locked row means a concurrent move to
+   * another organization cannot slip between the check and the write.
+   */
+  async lockById(db: DbExecutor, id: string): Promise<{ id: string; organization_id: string | null } | undefined> {
+    return db.selectFrom('users').select(['id', 'organization_id']).where('id', '=', id).forUpdate().executeTakeFirst();
   }
 
   async emailTakenByOther(db: DbExecutor, email: string, id: string): Promise<boolean> {

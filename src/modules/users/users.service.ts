@@ -6,6 +6,8 @@ import { decodeCursor, encodeCursor, PAGE_SIZE } from '../../platform/database/p
 import type { NewUserRow, UserRole, UserStatus, UserUpdate } from '../../platform/database/database.types.js';
 import { AppError } from '../../platform/errors/app-error.js';
 import { errorCodes } from '../../platform/errors/error-codes.js';
+import type { Principal } from '../../platform/security/access-tokens.js';
+import { ResourceAccessService } from '../access/access.service.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import type {
   BatchCreateResultDto,
@@ -136,20 +138,41 @@ function instant(field: 'createdFrom' | 'createdTo', value: string): Date {
   return date;
 }
 
+const userNotFound = (): AppError => new AppError('USER_NOT_FOUND');
+const forbidden = (): AppError => new AppError('FORBIDDEN');
+
+/** Fields only an administrator of the user's organization may write: they change what the user may do. */
+const PRIVILEGED_FIELDS = ['role', 'status', 'organizationId'] as const;
+
 const duplicateEmail = (): AppError =>
   new AppError('DUPLICATE_EMAIL', { details: [{ field: 'email', message: 'email is already registered' }] });
 const unknownOrganization = (): AppError =>
   new AppError('ORGANIZATION_NOT_FOUND', { details: [{ field: 'organizationId', message: 'organization does not exist' }] });
 
+/**
+ * The users API. Every public method takes the caller first and decides access before it reads or
+ * writes on the caller's behalf (docs/guidelines/authorization.md): users live in one organization
+ * (tenant) and see only it, users of other organizations do not exist for them (USER_NOT_FOUND),
+ * a user may read and update itself, and `role`, `status` and `organizationId` are written only by
+ * holders of `users:manage-roles`, within their organization unless they are platform admins.
+ */
 @Injectable()
 export class UsersService {
   constructor(
     private readonly database: DatabaseService,
     private readonly users: UsersRepository,
     private readonly organizations: OrganizationsService,
+    private readonly access: ResourceAccessService,
   ) {}
 
-  async list(query: ListUsersQueryDto): Promise<UserPageDto> {
+  /** Users of the caller's organization (every organization for platform admins), filtered and paginated. */
+  async list(caller: Principal, query: ListUsersQueryDto): Promise<UserPageDto> {
+    if (!this.access.holds(caller, 'users:read')) throw forbidden();
+    // Another tenant's filter is not an error (that would confirm the organization exists); it
+    // simply matches nothing, like an unknown organization id does.
+    const scope = this.access.tenantScope(caller);
+    const outsideScope = scope !== undefined && (scope === null || (query.organizationId !== undefined && query.organizationId !== scope));
+    const organizationId = scope ?? query.organizationId;
     const keysetMode = query.cursor !== undefined;
     if (keysetMode && query.page !== undefined) {
       throw AppError.validation([{ field: 'page', message: 'page cannot be combined with cursor' }]);
@@ -159,7 +182,7 @@ export class UsersService {
     const filter: UserFilter = {
       ...(query.status && { status: query.status }),
       ...(query.role && { role: query.role }),
-      ...(query.organizationId && { organizationId: query.organizationId }),
+      ...(organizationId && { organizationId }),
       ...(query.email && { emailContains: query.email }),
       ...(query.createdFrom && { createdFrom: instant('createdFrom', query.createdFrom) }),
       ...(query.createdTo && { createdTo: instant('createdTo', query.createdTo) }),
@@ -171,10 +194,12 @@ export class UsersService {
     if (keysetMode) {
       const position = query.cursor ? decodeCursor(query.cursor, sort.field, sort.direction) : undefined;
       const after = position ? { value: cursorValue(sort.field, position.value), id: position.id } : undefined;
-      rows = await this.users.findAfter(this.database.db, filter, sortSpec, after, limit);
+      rows = outsideScope ? [] : await this.users.findAfter(this.database.db, filter, sortSpec, after, limit);
     } else {
       const page = query.page ?? 1;
-      const result = await this.users.findPage(this.database.db, filter, sortSpec, { offset: (page - 1) * limit, limit });
+      const result = outsideScope
+        ? { rows: [], total: 0 }
+        : await this.users.findPage(this.database.db, filter, sortSpec, { offset: (page - 1) * limit, limit });
       rows = result.rows;
       offsetMeta = { total: result.total, page };
     }
@@ -192,18 +217,25 @@ export class UsersService {
     };
   }
 
-  async findById(id: string): Promise<UserDto> {
+  /** One user: itself, or one of its organization with `users:read`; another tenant's is USER_NOT_FOUND. */
+  async findOne(caller: Principal, id: string): Promise<UserDto> {
+    // The tenant of the target decides, so it is read first; nothing is returned before the decision.
     const row = await this.users.findById(this.database.db, id);
-    if (!row) throw new AppError('USER_NOT_FOUND');
+    if (!row) throw userNotFound();
+    await this.access.assert(caller, { type: 'user', organizationId: row.organization_id, ownerId: row.id }, 'read', userNotFound);
     return toUserDto(row);
   }
 
-  async create(input: CreateUserDto): Promise<UserDto> {
-    if (input.organizationId) await this.assertOrganizationExists(input.organizationId);
+  /** Creates a user in the caller's organization (platform admins: any, or none when omitted). */
+  async create(caller: Principal, input: CreateUserDto): Promise<UserDto> {
+    if (!this.access.holds(caller, 'users:create')) throw forbidden();
+    const decided = this.placeNewUser(caller, input);
+    if (decided instanceof AppError) throw decided;
+    if (decided.organizationId) await this.assertOrganizationExists(decided.organizationId);
     const id = uuidv7();
     return this.withReferenceErrors(() =>
       this.database.transaction(async (trx) => {
-        const inserted = await this.users.insert(trx, this.newUserRow(id, input));
+        const inserted = await this.users.insert(trx, this.newUserRow(id, decided));
         if (!inserted) throw duplicateEmail();
         const profile = profileFields(input.profile);
         if (profile) await this.users.upsertProfile(trx, id, profile);
@@ -212,11 +244,18 @@ export class UsersService {
     );
   }
 
-  async update(id: string, input: UpdateUserDto): Promise<UserDto> {
+  /**
+   * Updates a user: itself (`users:update:own`) or one of its organization (`users:update`).
+   * Privileged fields are refused before anything is read, so a 403 says nothing about the target.
+   */
+  async update(caller: Principal, id: string, input: UpdateUserDto): Promise<UserDto> {
+    this.assertMayWritePrivileged(caller, input);
     if (input.organizationId) await this.assertOrganizationExists(input.organizationId);
     return this.withReferenceErrors(() =>
       this.database.transaction(async (trx) => {
-        if (!(await this.users.lockById(trx, id))) throw new AppError('USER_NOT_FOUND');
+        const target = await this.users.lockById(trx, id);
+        if (!target) throw userNotFound();
+        await this.access.assert(caller, { type: 'user', organizationId: target.organization_id, ownerId: target.id }, 'update', userNotFound);
         if (input.email !== undefined && (await this.users.emailTakenByOther(trx, input.email, id))) throw duplicateEmail();
         const changes: UserUpdate = {};
         if (input.email !== undefined) changes.email = input.email.trim();
@@ -233,9 +272,15 @@ export class UsersService {
     );
   }
 
-  async delete(id: string): Promise<void> {
-    const deleted = await this.users.delete(this.database.db, id);
-    if (!deleted) throw new AppError('USER_NOT_FOUND');
+  /** Deletes a user of the caller's organization (`users:delete`). */
+  async delete(caller: Principal, id: string): Promise<void> {
+    if (!this.access.holds(caller, 'users:delete')) throw forbidden();
+    await this.database.transaction(async (trx) => {
+      const target = await this.users.lockById(trx, id);
+      if (!target) throw userNotFound();
+      await this.access.assert(caller, { type: 'user', organizationId: target.organization_id, ownerId: target.id }, 'delete', userNotFound);
+      if (!(await this.users.delete(trx, id))) throw userNotFound();
+    });
   }
 
   /**
@@ -243,8 +288,15 @@ export class UsersService {
    * taken (before or earlier in the same batch) or whose organization does not exist fail alone.
    * `items` holds, per request index, either the validated input or the validation error.
    */
-  async batchCreate(items: Array<{ input: CreateUserDto } | { error: AppError }>): Promise<BatchCreateResultDto> {
-    const candidates = items.flatMap((item, index) => ('input' in item ? [{ index, input: item.input, id: uuidv7() }] : []));
+  async batchCreate(caller: Principal, items: Array<{ input: CreateUserDto } | { error: AppError }>): Promise<BatchCreateResultDto> {
+    if (!this.access.holds(caller, 'users:create')) throw forbidden();
+    // Each item is placed like a single create; an item the caller may not create fails alone.
+    const placed = items.map((item) => {
+      if ('error' in item) return item;
+      const decided = this.placeNewUser(caller, item.input);
+      return decided instanceof AppError ? { error: decided } : { input: decided };
+    });
+    const candidates = placed.flatMap((item, index) => ('input' in item ? [{ index, input: item.input, id: uuidv7() }] : []));
     const knownOrganizations = await this.organizations.existingIds([
       ...new Set(candidates.flatMap((c) => (c.input.organizationId ? [c.input.organizationId] : []))),
     ]);
@@ -269,7 +321,7 @@ export class UsersService {
     );
 
     const byIndex = new Map(candidates.map((c) => [c.index, c]));
-    const results: BatchItemResultDto[] = items.map((item, index) => {
+    const results: BatchItemResultDto[] = placed.map((item, index) => {
       if ('error' in item) return this.batchError(index, item.error);
       const candidate = byIndex.get(index);
       if (!candidate) return this.batchError(index, new AppError('INTERNAL'));
@@ -283,7 +335,15 @@ export class UsersService {
     return { results, summary: { total: items.length, succeeded, failed: items.length - succeeded } };
   }
 
-  // --- For authentication (modules/auth). Methods that take `db` join the caller's transaction. ---
+  // --- For authentication (modules/auth), which has already established who the user is. ---
+  // --- Methods that take `db` join the caller's transaction. ---
+
+  /** The user as a client sees it, for the user's own session (login, password change). */
+  async findById(id: string): Promise<UserDto> {
+    const row = await this.users.findById(this.database.db, id);
+    if (!row) throw userNotFound();
+    return toUserDto(row);
+  }
 
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
     const row = await this.users.findCredentialsByEmail(this.database.db, email);
@@ -339,6 +399,33 @@ export class UsersService {
     await this.users.recordLogin(db, id);
   }
 
+  /** FORBIDDEN unless the caller may write every privileged field the input names. */
+  private assertMayWritePrivileged(caller: Principal, input: Pick<UpdateUserDto, (typeof PRIVILEGED_FIELDS)[number]>): void {
+    const problem = this.privilegedWriteProblem(caller, input);
+    if (problem) throw problem;
+  }
+
+  private privilegedWriteProblem(caller: Principal, input: Pick<UpdateUserDto, (typeof PRIVILEGED_FIELDS)[number]>): AppError | undefined {
+    if (!PRIVILEGED_FIELDS.some((field) => input[field] !== undefined)) return undefined;
+    if (!this.access.holds(caller, 'users:manage-roles')) return forbidden();
+    // Moving a user to another organization, or out of every organization, crosses tenants.
+    if (input.organizationId !== undefined && !this.access.canSeeTenant(caller, input.organizationId)) return forbidden();
+    return undefined;
+  }
+
+  /**
+   * The input with its organization decided: omitted means the caller's organization, except for
+   * platform admins, for whom omitted means none (the API's behaviour before tenants). FORBIDDEN
+   * when the caller may not create it there or set its role or status.
+   */
+  private placeNewUser(caller: Principal, input: CreateUserDto): CreateUserDto | AppError {
+    const problem = this.privilegedWriteProblem(caller, { role: input.role, status: input.status });
+    if (problem) return problem;
+    const organizationId = input.organizationId ?? (this.access.isPlatformAdmin(caller) ? undefined : (caller.organizationId ?? undefined));
+    if (!this.access.canSeeTenant(caller, organizationId ?? null)) return forbidden();
+    return { ...input, ...(organizationId !== undefined && { organizationId }) };
+  }
+
   private batchError(index: number, error: AppError): BatchItemResultDto {
     return {
       index,
@@ -361,7 +448,7 @@ export class UsersService {
 
   private async readBack(db: DbExecutor, id: string): Promise<UserDto> {
     const row = await this.users.findById(db, id);
-    if (!row) throw new AppError('USER_NOT_FOUND');
+    if (!row) throw userNotFound();
     return toUserDto(row);
   }
 

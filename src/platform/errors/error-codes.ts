@@ -137,6 +137,12 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.UNAUTHENTICATED,
     message: 'The refresh token was already used; the session has been revoked.',
   },
+  // Authorization.
+  FORBIDDEN: {
+    httpStatus: 403,
+    grpcStatus: GrpcStatus.PERMISSION_DENIED,
+    message: 'You do not have permission to perform this action.',
+  },
   WEAK_PASSWORD: {
     httpStatus: 400,
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,

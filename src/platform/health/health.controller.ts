@@ -41,6 +41,7 @@ export class HealthCheckFailedFilter implements ExceptionFilter {
 }
 
 @ApiTags('health')
+// Public on purpose: orchestrators probe without credentials, and the answer names no data.
 @Public()
 @UseFilters(HealthCheckFailedFilter)
 @Controller('health')

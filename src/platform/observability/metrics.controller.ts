@@ -5,6 +5,8 @@ import { Registry } from 'prom-client';
 import { MetricsService } from './metrics.js';
 
 @ApiExcludeController()
+// Public on purpose: Prometheus scrapes without credentials. Metrics carry no user data (route
+// templates, status codes, timings); route /metrics only to the scraper, not the public ingress.
 @Public()
 @Controller('metrics')
 export class MetricsController {

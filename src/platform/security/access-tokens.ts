@@ -33,6 +33,8 @@ export interface AccessTokenSubject {
   role: UserRole;
   sessionId: string;
   tokenVersion: number;
+  /** An admin of the default organization: the token also carries PLATFORM_PERMISSIONS. */
+  platformAdmin: boolean;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -60,7 +62,7 @@ export class AccessTokens {
     const { kid, key } = this.keys.signing;
     return new SignJWT({
       roles: [subject.role],
-      permissions: permissionsOf(subject.role),
+      permissions: permissionsOf(subject.role, { platformAdmin: subject.platformAdmin }),
       org: subject.organizationId,
       sid: subject.sessionId,
       ver: subject.tokenVersion,

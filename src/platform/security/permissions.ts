@@ -3,7 +3,7 @@ import type { UserRole } from '../database/database.types.js';
 /**
  * Every permission the service knows. Routes declare the permission they need; a user holds the
  * permissions of its role. `:own` permissions cover only the caller's own resources, the others
- * any resource in the caller's organization.
+ * any resource in the caller's organization. Only `platform:admin` reaches across organizations.
  */
 export const PERMISSIONS = [
   'users:read:own',
@@ -17,21 +17,38 @@ export const PERMISSIONS = [
   'organizations:create',
   'organizations:stats',
   'audit:read',
+  'platform:admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+/**
+ * Held only by admins of the default organization (the operator's own tenant, where the admin
+ * bootstrap puts its admin): acting in every organization, and creating organizations. An admin of
+ * any other organization administers that organization only.
+ */
+export const PLATFORM_PERMISSIONS: readonly Permission[] = ['platform:admin', 'organizations:create'];
+
 const USER: readonly Permission[] = ['users:read:own', 'users:update:own', 'organizations:read'];
 const MODERATOR: readonly Permission[] = [...USER, 'users:read', 'users:update'];
-const ADMIN: readonly Permission[] = PERMISSIONS;
+const ADMIN: readonly Permission[] = PERMISSIONS.filter((permission) => !PLATFORM_PERMISSIONS.includes(permission));
 
-/** The role -> permission map. Access tokens carry the resolved list; guards check against it. */
+/** The role -> permission map, within the user's own organization. */
 export const ROLE_PERMISSIONS: Readonly<Record<UserRole, readonly Permission[]>> = {
   user: USER,
   moderator: MODERATOR,
   admin: ADMIN,
 };
 
-/** The permissions a user with `role` holds, sorted so tokens are stable. */
-export function permissionsOf(role: UserRole): Permission[] {
-  return [...ROLE_PERMISSIONS[role]].sort();
+/**
+ * The permissions a user with `role` holds, sorted so tokens are stable. `platformAdmin` (an admin
+ * of the default organization) adds PLATFORM_PERMISSIONS; it has no effect on other roles.
+ */
+export function permissionsOf(role: UserRole, scope: { platformAdmin: boolean } = { platformAdmin: false }): Permission[] {
+  const granted = role === 'admin' && scope.platformAdmin ? [...ROLE_PERMISSIONS[role], ...PLATFORM_PERMISSIONS] : ROLE_PERMISSIONS[role];
+  return [...granted].sort();
+}
+
+/** Whether `held` includes every one of `required`. */
+export function hasPermissions(held: readonly Permission[], required: readonly Permission[]): boolean {
+  return required.every((permission) => held.includes(permission));
 }
