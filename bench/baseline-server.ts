@@ -1,16 +1,25 @@
 /**
  * The baseline the service is measured against: node:http and a pg pool, nothing else on the
- * request path. It runs the SQL UsersRepository produces (captured once at startup, see
+ * request path. It runs the SQL the repositories produce (captured once at startup, see
  * queries.ts) with the same pool settings as DatabaseService, and answers with the same JSON the
  * service returns, so the difference between the two is what the framework stack costs.
  *
- *   DATABASE_URL=... PORT=3100 node dist/bench/baseline-server.js
+ * Authentication is the same work as the service's, done by hand: the bearer token is verified
+ * with jose under the same rules as AccessTokens.verify (EdDSA only, key by kid, iss, aud, typ,
+ * required claims, clock tolerance, maximum age) and its claims checked like principalOf does;
+ * then the same two reads AuthService.authenticate runs (credentials by id and family liveness, in
+ * parallel) and the same comparisons (active, token version, role, organization, live session),
+ * then the route's permission and the tenant/ownership decision of ResourceAccessService.
+ *
+ *   DATABASE_URL=... PORT=3100 AUTH_JWKS='{"keys":[...]}' node dist/bench/baseline-server.js
  *
  * Deliberately absent: validation beyond what the SQL needs, logging, metrics, request ids. Only
  * the routes the bench drives exist.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { importJWK, jwtVerify, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import pg from 'pg';
+import { PERMISSIONS, type Permission } from '../src/platform/security/permissions.js';
 import { bindParameters, captureUserQueries, type UserQueries } from './queries.js';
 
 /** One row of the users + user_profiles select, as pg returns it. */
@@ -36,7 +45,33 @@ interface UserRow {
   sort_key?: string;
 }
 
+/** One row of the credentials read (UsersRepository.findCredentialsById). */
+interface CredentialsRow {
+  id: string;
+  status: string;
+  role: string;
+  organization_id: string | null;
+  token_version: number;
+}
+
+/** What a verified access token proves, as AccessTokens.principalOf builds it. */
+interface Principal {
+  userId: string;
+  organizationId: string | null;
+  role: string;
+  permissions: readonly string[];
+  sessionId: string;
+  tokenVersion: number;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Same rules as access-tokens.ts. */
+const TOKEN_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ROLES: readonly string[] = ['user', 'moderator', 'admin'];
+const KNOWN_PERMISSIONS: readonly string[] = PERMISSIONS;
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** Same as bearerToken() in current-principal.ts. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const PAGE_SIZE = { default: 20, max: 100 } as const;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -103,6 +138,31 @@ async function main(): Promise<void> {
   const host = process.env.HOST ?? '127.0.0.1';
   const queries: UserQueries = await captureUserQueries();
 
+  // The service's public keys (its JWKS), by kid; the service's own key store does the same lookup.
+  const jwks = JSON.parse(process.env.AUTH_JWKS ?? '{"keys":[]}') as { keys: JWK[] };
+  const verificationKeys = new Map<string, CryptoKey>();
+  for (const jwk of jwks.keys) {
+    const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x }, 'EdDSA');
+    if (key instanceof Uint8Array || typeof jwk.kid !== 'string') throw new Error('AUTH_JWKS must hold Ed25519 public keys with a kid');
+    verificationKeys.set(jwk.kid, key);
+  }
+  if (verificationKeys.size === 0) throw new Error('AUTH_JWKS is required (the service\'s public keys)');
+  const ttlSeconds = envInt('AUTH_ACCESS_TOKEN_TTL_SECONDS', 900);
+  const verifyOptions = {
+    algorithms: ['EdDSA'],
+    issuer: process.env.AUTH_ISSUER ?? 'groundwork',
+    audience: process.env.AUTH_AUDIENCE ?? 'groundwork-api',
+    typ: 'at+jwt',
+    requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    maxTokenAge: ttlSeconds + CLOCK_TOLERANCE_SECONDS,
+  };
+  const keyFor = (header: JWTHeaderParameters): CryptoKey => {
+    const key = typeof header.kid === 'string' ? verificationKeys.get(header.kid) : undefined;
+    if (!key) throw new Error('unknown kid');
+    return key;
+  };
+
   // Same settings as DatabaseService's pool, so both sides wait on the database the same way.
   const pool = new pg.Pool({
     connectionString,
@@ -114,14 +174,90 @@ async function main(): Promise<void> {
   });
   pool.on('error', () => undefined); // an idle client's lost connection is replaced by the pool
 
-  async function findById(res: ServerResponse, id: string): Promise<void> {
-    const result = await pool.query<UserRow>(queries.findById.sql, bindParameters(queries.findById, { id }));
-    const row = result.rows[0];
-    if (row === undefined) sendError(res, 404, 'USER_NOT_FOUND', 'User not found');
-    else send(res, 200, toUserJson(row));
+  /** The claims AccessTokens.principalOf accepts, or undefined. */
+  function principalOf(payload: JWTPayload): Principal | undefined {
+    const { sub, jti, exp, org, sid, ver, roles, permissions } = payload;
+    const role = Array.isArray(roles) && roles.length === 1 ? (roles[0] as unknown) : undefined;
+    if (
+      typeof sub !== 'string' ||
+      !TOKEN_UUID.test(sub) ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number' ||
+      !(org === null || (typeof org === 'string' && TOKEN_UUID.test(org))) ||
+      typeof sid !== 'string' ||
+      !TOKEN_UUID.test(sid) ||
+      typeof ver !== 'number' ||
+      !Number.isSafeInteger(ver) ||
+      typeof role !== 'string' ||
+      !ROLES.includes(role) ||
+      !Array.isArray(permissions) ||
+      !permissions.every((p: unknown) => typeof p === 'string' && KNOWN_PERMISSIONS.includes(p))
+    ) {
+      return undefined;
+    }
+    return { userId: sub, organizationId: org, role, permissions: permissions as string[], sessionId: sid, tokenVersion: ver };
   }
 
-  async function list(res: ServerResponse, params: URLSearchParams): Promise<void> {
+  /**
+   * AccessTokenGuard + AuthService.authenticate: the principal of a valid token whose user is
+   * active with the token's version, role and organization, in a live session; otherwise the 401
+   * is sent and the result is undefined.
+   */
+  async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
+    const header = req.headers.authorization;
+    const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+    if (token === undefined) {
+      sendError(res, 401, 'AUTHENTICATION_REQUIRED', 'Authentication required');
+      return undefined;
+    }
+    let principal: Principal | undefined;
+    try {
+      principal = principalOf((await jwtVerify(token, keyFor, verifyOptions)).payload);
+    } catch {
+      principal = undefined;
+    }
+    if (principal !== undefined) {
+      const [credentials, family] = await Promise.all([
+        pool.query<CredentialsRow>(queries.credentialsById.sql, bindParameters(queries.credentialsById, { subject: principal.userId })),
+        pool.query<{ id: string }>(queries.familyIsLive.sql, bindParameters(queries.familyIsLive, { session: principal.sessionId })),
+      ]);
+      const user = credentials.rows[0];
+      const live = family.rows[0] !== undefined;
+      if (
+        user !== undefined &&
+        user.status === 'active' &&
+        user.token_version === principal.tokenVersion &&
+        user.role === principal.role &&
+        user.organization_id === principal.organizationId &&
+        live
+      ) {
+        return principal;
+      }
+    }
+    sendError(res, 401, 'TOKEN_INVALID', 'Invalid token');
+    return undefined;
+  }
+
+  const holds = (principal: Principal, permission: Permission): boolean => principal.permissions.includes(permission);
+  const isPlatformAdmin = (principal: Principal): boolean => holds(principal, 'platform:admin');
+
+  async function findById(res: ServerResponse, caller: Principal, id: string): Promise<void> {
+    const result = await pool.query<UserRow>(queries.findById.sql, bindParameters(queries.findById, { id }));
+    const row = result.rows[0];
+    if (row === undefined) return sendError(res, 404, 'USER_NOT_FOUND', 'User not found');
+    // ResourceAccessService.decide for (user, read): tenant wall, ownership, organization permission.
+    const owner = row.id === caller.userId;
+    const inTenant = isPlatformAdmin(caller) || (caller.organizationId !== null && caller.organizationId === row.organization_id);
+    if (!inTenant && !owner) return sendError(res, 404, 'USER_NOT_FOUND', 'User not found');
+    const allowed = (owner && holds(caller, 'users:read:own')) || (inTenant && holds(caller, 'users:read'));
+    if (!allowed) return sendError(res, 403, 'FORBIDDEN', 'Forbidden');
+    send(res, 200, toUserJson(row));
+  }
+
+  async function list(res: ServerResponse, caller: Principal, params: URLSearchParams): Promise<void> {
+    // The route's @RequirePermissions('users:read'), then UsersService.list's tenant scope. Only the
+    // unscoped list SQL is captured: callers other than platform admins (never the bench's) get 403.
+    if (!holds(caller, 'users:read') || !isPlatformAdmin(caller)) return sendError(res, 403, 'FORBIDDEN', 'Forbidden');
     const limit = intParam(params, 'limit', 1, PAGE_SIZE.max);
     const page = intParam(params, 'page', 1, 10_000);
     if (limit === null || page === null) return sendError(res, 400, 'VALIDATION_FAILED', 'limit or page out of range');
@@ -154,11 +290,18 @@ async function main(): Promise<void> {
     const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
     if (req.method !== 'GET') return sendError(res, 405, 'METHOD_NOT_ALLOWED', 'Only GET is served');
     if (pathname.startsWith('/users/')) {
+      // The service's guard runs before the route's parameter pipe, so authentication comes first.
+      const caller = await authenticate(req, res);
+      if (caller === undefined) return;
       const id = pathname.slice('/users/'.length);
       if (!UUID.test(id)) return sendError(res, 400, 'VALIDATION_FAILED', 'id must be a UUID');
-      return findById(res, id);
+      return findById(res, caller, id);
     }
-    if (pathname === '/users') return list(res, new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)));
+    if (pathname === '/users') {
+      const caller = await authenticate(req, res);
+      if (caller === undefined) return;
+      return list(res, caller, new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1)));
+    }
     if (pathname === '/health/ready') {
       await pool.query('SELECT 1');
       return send(res, 200, { status: 'ok' });

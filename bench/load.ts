@@ -9,6 +9,8 @@ export interface LoadRequest {
   url: string;
   /** Paths requested in rotation; one path means a fixed request. */
   paths: string[];
+  /** Sent on every request (the Authorization header). */
+  headers: Record<string, string>;
   connections: number;
   durationSec: number;
   warmupSec: number;
@@ -44,6 +46,8 @@ function isLoadRequest(value: unknown): value is LoadRequest {
     typeof candidate.url === 'string' &&
     Array.isArray(candidate.paths) &&
     candidate.paths.length > 0 &&
+    typeof candidate.headers === 'object' &&
+    candidate.headers !== null &&
     typeof candidate.connections === 'number' &&
     typeof candidate.durationSec === 'number' &&
     typeof candidate.warmupSec === 'number' &&
@@ -54,6 +58,7 @@ function isLoadRequest(value: unknown): value is LoadRequest {
 function options(request: LoadRequest, durationSec: number): autocannon.Options {
   const base: autocannon.Options = {
     url: request.url,
+    headers: request.headers,
     connections: request.connections,
     duration: durationSec,
     timeout: request.timeoutSec,
@@ -70,6 +75,7 @@ function options(request: LoadRequest, durationSec: number): autocannon.Options 
     requests: [
       {
         method: 'GET',
+        headers: request.headers,
         setupRequest: (req) => {
           const path = paths[next % paths.length] ?? first;
           next++;

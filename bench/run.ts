@@ -31,6 +31,7 @@ const ROOT = path.resolve(HERE, '..', '..');
 const SERVICE_ENTRY = path.join(ROOT, 'dist', 'src', 'main.js');
 const BASELINE_ENTRY = path.join(HERE, 'baseline-server.js');
 const LOAD_ENTRY = path.join(HERE, 'load.js');
+const ADMIN_CREATE_ENTRY = path.join(ROOT, 'dist', 'scripts', 'admin-create.js');
 const RESULTS_FILE = path.join(ROOT, 'bench', 'results', 'latest.json');
 
 /** The headline target: the service keeps at least this share of the baseline's throughput. */
@@ -39,7 +40,10 @@ const LIST_LIMIT = 20;
 /** application_name of each server's pool (DatabaseService and baseline-server.ts set them). */
 const SERVICE_APPLICATION_NAME = 'groundwork';
 const BASELINE_APPLICATION_NAME = 'groundwork-baseline';
-
+/** The platform admin every benchmarked request is made as (an admin of the default organization). */
+const BENCH_ADMIN_EMAIL = 'bench-admin@example.com';
+/** Long enough for any run the time limit allows; the token is obtained once, after start-up. */
+const ACCESS_TOKEN_TTL_SECONDS = 900;
 interface BenchSettings {
   /** Entry of the service build to measure; another build (a candidate change) can be compared. */
   serviceEntry: string;
@@ -107,6 +111,7 @@ process.on('exit', () => {
 
 class ManagedProcess {
   private readonly tail: string[] = [];
+  private lines = 0;
   readonly exited: Promise<void>;
 
   constructor(
@@ -144,10 +149,11 @@ class ManagedProcess {
 
   /** Lines seen so far (the service logs at warn: anything here is worth a look). */
   lineCount(): number {
-    return this.tail.length;
+    return this.lines;
   }
 
   private remember(line: string): void {
+    this.lines++;
     this.tail.push(line);
     if (this.tail.length > 40) this.tail.shift();
   }
@@ -288,6 +294,8 @@ function perRequest(before: number | undefined, after: number | undefined, reque
 interface MeasureTarget {
   name: ServerName;
   baseUrl: string;
+  /** Sent on every request: the bench admin's access token. */
+  headers: Record<string, string>;
   pid: number | undefined;
   /** The server's pool connections carry this application_name in pg_stat_activity. */
   applicationName: string;
@@ -306,6 +314,7 @@ async function measure(
   const request: LoadRequest = {
     url: target.baseUrl,
     paths: scenario.paths,
+    headers: target.headers,
     connections: settings.connections,
     durationSec: settings.durationSec,
     warmupSec: settings.warmupSec,
@@ -356,9 +365,34 @@ async function measure(
 // Same answers from both servers
 // ---------------------------------------------------------------------------------------------
 
-async function getText(url: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+async function getText(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
   return { status: response.status, text: await response.text() };
+}
+
+/** Runs `node entry args` to completion with `env`; fails with its output unless it exits 0. */
+async function runToCompletion(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
+  const child = new ManagedProcess(name, spawn(process.execPath, ['--enable-source-maps', entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env }));
+  const timer = setTimeout(() => child.child.kill('SIGKILL'), timeoutMs);
+  await child.exited;
+  clearTimeout(timer);
+  if (child.child.exitCode !== 0) throw new Error(`${name} failed (exit ${String(child.child.exitCode ?? child.child.signalCode)}):\n${child.output()}`);
+  return child.output();
+}
+
+/** POST /auth/login as the bench admin; the access token every benchmarked request carries. */
+async function login(serviceUrl: string, email: string, password: string): Promise<string> {
+  const response = await fetch(`${serviceUrl}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`POST /auth/login answered ${response.status}: ${text.slice(0, 500)}`);
+  const token = (JSON.parse(text) as { accessToken?: unknown }).accessToken;
+  if (typeof token !== 'string') throw new Error(`POST /auth/login returned no accessToken: ${text.slice(0, 500)}`);
+  return token;
 }
 
 /** JSON path of the first place two parsed bodies differ, for a readable failure message. */
@@ -381,10 +415,15 @@ function firstDifference(a: unknown, b: unknown, at = '$'): string | undefined {
  * same JSON; a faster baseline that returns something else would prove nothing. Returns whether the
  * bodies were also byte-identical (same key order and formatting).
  */
-async function assertSameAnswers(service: string, baseline: string, paths: string[]): Promise<boolean> {
+async function assertSameAnswers(service: string, baseline: string, paths: string[], headers: Record<string, string>): Promise<boolean> {
   let byteIdentical = true;
   for (const requestPath of paths) {
-    const [a, b] = await Promise.all([getText(service + requestPath), getText(baseline + requestPath)]);
+    // Without a token both must refuse, so the baseline demonstrably does the authentication too.
+    const [anonymousA, anonymousB] = await Promise.all([getText(service + requestPath), getText(baseline + requestPath)]);
+    if (anonymousA.status !== 401 || anonymousB.status !== 401) {
+      throw new Error(`GET ${requestPath} without a token: service answered ${anonymousA.status}, baseline ${anonymousB.status}; both must be 401`);
+    }
+    const [a, b] = await Promise.all([getText(service + requestPath, headers), getText(baseline + requestPath, headers)]);
     if (a.status !== 200 || b.status !== 200) {
       throw new Error(`GET ${requestPath}: service answered ${a.status}, baseline ${b.status}; both must be 200\n${a.text.slice(0, 500)}`);
     }
@@ -522,7 +561,7 @@ function say(message: string): void {
 async function main(cleanup: Cleanup): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const config = loadConfig();
-  for (const file of [settings.serviceEntry, BASELINE_ENTRY, LOAD_ENTRY]) {
+  for (const file of [settings.serviceEntry, BASELINE_ENTRY, LOAD_ENTRY, ADMIN_CREATE_ENTRY]) {
     if (!existsSync(file)) throw new Error(`${path.relative(ROOT, file)} is missing; run \`npm run build\` (npm run bench does)`);
   }
   const startedAt = new Date();
@@ -571,29 +610,45 @@ async function main(cleanup: Cleanup): Promise<void> {
   const ids = sample.rows.map((row) => row.id);
   if (ids.length === 0) throw new Error('no users to request');
 
-  // 2. Both servers, each with its own free port on 127.0.0.1.
+  // 2. The caller: a platform admin (admin of the default organization) with a throwaway password,
+  //    created or promoted by scripts/admin-create.ts with the service's configuration, so through
+  //    the same AuthService.ensureAdmin path as `npm run admin:create`.
+  // Production refuses to start without configured keys; the bench makes throwaway ones.
+  const signingKey = await generateSigningKey();
+  const productionEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    GRPC_PORT: '0',
+    HOST: '127.0.0.1', // production would otherwise listen on every interface
+    DATABASE_URL: handle.connectionString,
+    DATABASE_POOL_SIZE: String(settings.poolSize),
+    READINESS_DRAIN_MS: '0', // no load balancer to drain; production would wait 5 s on stop
+    DATA_DIR: path.join(benchDataDir, 'service'),
+    AUTH_SIGNING_KEYS: JSON.stringify([signingKey]),
+    AUTH_REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    AUTH_ISSUER: config.AUTH_ISSUER,
+    AUTH_AUDIENCE: config.AUTH_AUDIENCE,
+    AUTH_ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
+  };
+  const adminPassword = `throwaway ${randomBytes(18).toString('base64url')} passphrase`;
+  const created = await runToCompletion(
+    'admin:create',
+    ADMIN_CREATE_ENTRY,
+    ['--email', BENCH_ADMIN_EMAIL, '--password', adminPassword],
+    productionEnv,
+    60_000,
+  );
+  say(created.split('\n').at(-1)?.trim() ?? `admin ${BENCH_ADMIN_EMAIL} ready`);
+
+  // 3. Both servers, each with its own free port on 127.0.0.1.
   const [servicePort, baselinePort] = [await freePort(), await freePort()];
   const service = new ManagedProcess(
     'service',
     spawn(process.execPath, ['--enable-source-maps', settings.serviceEntry], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
-        MIGRATE_ON_START: 'true',
-        GRPC_PORT: '0',
-        HOST: '127.0.0.1', // production would otherwise listen on every interface
-        PORT: String(servicePort),
-        DATABASE_URL: handle.connectionString,
-        DATABASE_POOL_SIZE: String(settings.poolSize),
-        READINESS_DRAIN_MS: '0', // no load balancer to drain; production would wait 5 s on stop
-        DATA_DIR: path.join(benchDataDir, 'service'),
-        // Production refuses to start without configured keys; the bench makes throwaway ones.
-        AUTH_SIGNING_KEYS: JSON.stringify([await generateSigningKey()]),
-        AUTH_REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
-      },
+      env: { ...productionEnv, MIGRATE_ON_START: 'true', PORT: String(servicePort) },
     }),
   );
   cleanup.add('service', () => service.stop());
@@ -610,6 +665,11 @@ async function main(cleanup: Cleanup): Promise<void> {
         DATABASE_URL: handle.connectionString,
         DATABASE_POOL_SIZE: String(settings.poolSize),
         DATABASE_STATEMENT_TIMEOUT_MS: String(config.DATABASE_STATEMENT_TIMEOUT_MS),
+        // The service's public key (what its /.well-known/jwks.json publishes) and token rules.
+        AUTH_JWKS: JSON.stringify({ keys: [{ kty: signingKey.kty, crv: signingKey.crv, kid: signingKey.kid, x: signingKey.x }] }),
+        AUTH_ISSUER: config.AUTH_ISSUER,
+        AUTH_AUDIENCE: config.AUTH_AUDIENCE,
+        AUTH_ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
       },
     }),
   );
@@ -619,23 +679,31 @@ async function main(cleanup: Cleanup): Promise<void> {
   await Promise.all([waitReady(service, `${serviceUrl}/health/ready`, 60_000), waitReady(baseline, `${baselineUrl}/health/ready`, 30_000)]);
   say(`service (pid ${service.pid ?? '?'}) on ${serviceUrl}, baseline (pid ${baseline.pid ?? '?'}) on ${baselineUrl}, pool ${settings.poolSize} each`);
 
-  // 3. Same SQL (by construction) and same answers (checked).
+  // 4. One login, one access token for every request of the run (it outlives the run).
+  const accessToken = await login(serviceUrl, BENCH_ADMIN_EMAIL, adminPassword);
+  const authHeaders = { authorization: `Bearer ${accessToken}` };
+  say(`logged in as platform admin ${BENCH_ADMIN_EMAIL}; every request carries its access token`);
+
+  // 5. Same SQL (by construction) and same answers (checked).
   const queries: UserQueries = await captureUserQueries();
   const withProfile = sample.rows.find((row) => row.has_profile)?.id;
   const withoutProfile = sample.rows.find((row) => !row.has_profile)?.id;
   const checkIds = [...new Set([withProfile, withoutProfile, ...ids.slice(0, 5)].filter((id): id is string => id !== undefined))];
-  const byteIdentical = await assertSameAnswers(serviceUrl, baselineUrl, [...checkIds.map((id) => `/users/${id}`), `/users?limit=${LIST_LIMIT}`]);
+  const linesBeforeCheck = service.lineCount();
+  const byteIdentical = await assertSameAnswers(serviceUrl, baselineUrl, [...checkIds.map((id) => `/users/${id}`), `/users?limit=${LIST_LIMIT}`], authHeaders);
+  await sleep(200); // the service logs each 401 of the no-token check at warn; let those lines arrive
+  const checkLines = service.lineCount() - linesBeforeCheck;
   say(`both servers return the same JSON for ${checkIds.length} users and the list${byteIdentical ? ' (byte-identical)' : ' (same JSON, different bytes)'}`);
 
-  // 4. Load: one server at a time, so they never compete for CPU; the order alternates between
+  // 6. Load: one server at a time, so they never compete for CPU; the order alternates between
   //    scenarios and rounds so neither side always runs on a warmer database or a cooler machine.
   const scenarios: Scenario[] = [
     { name: 'GET /users/:id', paths: ids.map((id) => `/users/${id}`) },
     { name: `GET /users?limit=${LIST_LIMIT}`, paths: [`/users?limit=${LIST_LIMIT}`] },
   ];
   const targets: Record<ServerName, MeasureTarget> = {
-    service: { name: 'service', baseUrl: serviceUrl, pid: service.pid, applicationName: SERVICE_APPLICATION_NAME, db: handle.db },
-    baseline: { name: 'baseline', baseUrl: baselineUrl, pid: baseline.pid, applicationName: BASELINE_APPLICATION_NAME, db: handle.db },
+    service: { name: 'service', baseUrl: serviceUrl, headers: authHeaders, pid: service.pid, applicationName: SERVICE_APPLICATION_NAME, db: handle.db },
+    baseline: { name: 'baseline', baseUrl: baselineUrl, headers: authHeaders, pid: baseline.pid, applicationName: BASELINE_APPLICATION_NAME, db: handle.db },
   };
   const runs: RunResult[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
@@ -654,7 +722,7 @@ async function main(cleanup: Cleanup): Promise<void> {
   }
   if (!service.running) throw new Error(`the service stopped during the run:\n${service.output()}`);
 
-  // 5. Report.
+  // 7. Report.
   const summaries: ScenarioSummary[] = scenarios.map((scenario) => {
     const of = (name: ServerName): ServerSummary => summarise(runs.filter((run) => run.scenario === scenario.name && run.server === name));
     const s = of('service');
@@ -680,7 +748,12 @@ async function main(cleanup: Cleanup): Promise<void> {
   if (hostBusy.length > 0) {
     process.stdout.write(`host CPU busy during runs: ${Math.min(...hostBusy).toFixed(0)}-${Math.max(...hostBusy).toFixed(0)}% of ${os.cpus().length} cores\n`);
   }
-  if (service.lineCount() > 0) process.stdout.write(`service wrote ${service.lineCount()} log line(s) at warn or above; last:\n${service.output()}\n`);
+  const unexpectedLines = service.lineCount() - checkLines;
+  if (unexpectedLines > 0) {
+    process.stdout.write(
+      `service wrote ${unexpectedLines} log line(s) at warn or above besides the ${checkLines} of the no-token check; last:\n${service.output()}\n`,
+    );
+  }
 
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
   const report = {
@@ -696,7 +769,13 @@ async function main(cleanup: Cleanup): Promise<void> {
     settings: { ...settings, listLimit: LIST_LIMIT },
     // Never the connection string: it carries credentials.
     database: { kind: handle.embedded ? 'embedded' : 'DATABASE_URL', users: userCount },
-    sql: { findById: queries.findById.sql, page: queries.page.sql, count: queries.count.sql },
+    sql: {
+      findById: queries.findById.sql,
+      page: queries.page.sql,
+      count: queries.count.sql,
+      credentialsById: queries.credentialsById.sql,
+      familyIsLive: queries.familyIsLive.sql,
+    },
     sameAnswers: { checkedUsers: checkIds.length, byteIdentical },
     target: { ...TARGET, ratio: headline?.ratio.requestsPerSec, met },
     summaries,

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import type { CompiledQuery } from 'kysely';
 import type { DbExecutor } from '../../platform/database/database.service.js';
+import { executeCompiled } from '../../platform/database/pool-query.js';
 import type {
   AuditEvent,
   NewRefreshTokenRow,
@@ -16,6 +18,9 @@ export interface AuditEntry {
   /** Never a password, token or hash: ids, reasons and counts only. */
   details: Record<string, unknown>;
 }
+
+/** Stands for a value bound at execution time in queries compiled once. */
+const BOUND_LATER = '00000000-0000-0000-0000-000000000000';
 
 /** SQL for refresh tokens and the audit log. */
 @Injectable()
@@ -62,16 +67,30 @@ export class AuthRepository {
     return Number(result.numUpdatedRows);
   }
 
+  /**
+   * Authentication asks this on every authenticated request, so the statement is compiled once and
+   * run with only the family id bound (on the pool, outside a transaction; see executeCompiled).
+   */
+  private familyIsLiveCompiled: CompiledQuery<{ id: string }> | undefined;
+
   /** Whether the session (token family) has a token that is not revoked. */
   async familyIsLive(db: DbExecutor, familyId: string): Promise<boolean> {
-    const row = await db
-      .selectFrom('refresh_tokens')
-      .select('id')
-      .where('family_id', '=', familyId)
-      .where('revoked_at', 'is', null)
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
+    if (!this.familyIsLiveCompiled) {
+      this.familyIsLiveCompiled = db
+        .selectFrom('refresh_tokens')
+        .select('id')
+        .where('family_id', '=', BOUND_LATER)
+        .where('revoked_at', 'is', null)
+        .limit(1)
+        .compile();
+      if (this.familyIsLiveCompiled.parameters.filter((value) => value === BOUND_LATER).length !== 1) {
+        throw new Error('familyIsLive must bind the family id exactly once');
+      }
+    }
+    const compiled = this.familyIsLiveCompiled;
+    const parameters = compiled.parameters.map((value) => (value === BOUND_LATER ? familyId : value));
+    const rows = await executeCompiled<{ id: string }>(db, { ...compiled, parameters });
+    return rows.length > 0;
   }
 
   async insertAudit(db: DbExecutor, entry: AuditEntry): Promise<void> {

@@ -288,8 +288,21 @@ export class UsersRepository {
     return this.selectCredentials(db).where(sql`lower(email)`, '=', email.trim().toLowerCase()).executeTakeFirst();
   }
 
-  findCredentialsById(db: DbExecutor, id: string): Promise<UserCredentialsRecord | undefined> {
-    return this.selectCredentials(db).where('id', '=', id).executeTakeFirst();
+  /**
+   * Authentication reads the credentials by id on every authenticated request, so like findById
+   * the statement is compiled once and run with only the id bound (on the pool, outside a
+   * transaction).
+   */
+  private findCredentialsByIdCompiled: CompiledQuery<UserCredentialsRecord> | undefined;
+
+  async findCredentialsById(db: DbExecutor, id: string): Promise<UserCredentialsRecord | undefined> {
+    if (!this.findCredentialsByIdCompiled) {
+      const compiled = this.selectCredentials(db).where('id', '=', BOUND_LATER).compile();
+      if (compiled.parameters.length !== 1) throw new Error('findCredentialsById must bind exactly the id');
+      this.findCredentialsByIdCompiled = compiled;
+    }
+    const rows = await executeCompiled<UserCredentialsRecord>(db, { ...this.findCredentialsByIdCompiled, parameters: [id] });
+    return rows[0];
   }
 
   private selectCredentials(db: DbExecutor) {
