@@ -314,6 +314,25 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
 
     await stopAndCheck(second.service, 'SIGINT');
   }, 240_000);
+
+  it('a start that fails after the database is up (port taken) exits non-zero and leaves no PostgreSQL running', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const service = start(MAIN, [], { ...env, PORT: String(port) });
+      expect(await exitWithin(service, 120_000)).toBe(1);
+      expect(service.lines.map((line) => line.msg)).toContain('embedded PostgreSQL started');
+      expect(service.stderr()).toMatch(/groundwork failed to start: .*EADDRINUSE/);
+      // The server runs in its own process group; the service's exit handler asked it to stop.
+      const deadline = Date.now() + 20_000;
+      while ((await processesMentioning(pgDir)).length > 0 && Date.now() < deadline) await sleep(200);
+      expect(await processesMentioning(pgDir)).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  }, 180_000);
 });
 
 describe('migration CLI (npm run migrate / migrate:down)', () => {

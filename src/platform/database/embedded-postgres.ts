@@ -39,6 +39,10 @@ export class EmbeddedPostgres {
   static readonly USER = 'postgres';
   static readonly PASSWORD = 'postgres';
 
+  private readonly stopOnExit = (): void => {
+    if (this.process && this.process.exitCode === null) this.process.kill('SIGINT');
+  };
+
   constructor(private readonly options: EmbeddedPostgresOptions) {
     this.log = options.log ?? (() => undefined);
   }
@@ -78,6 +82,10 @@ export class EmbeddedPostgres {
       { ...owner, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     this.process = child;
+    // The server runs in its own process group, so it would outlive a process that exits without
+    // stop() (a failed start after this point, an uncaught error). Asking it to shut down from the
+    // exit handler is synchronous and enough: PostgreSQL finishes its fast shutdown on its own.
+    process.on('exit', this.stopOnExit);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
 
     await new Promise<void>((resolve, reject) => {
@@ -99,6 +107,7 @@ export class EmbeddedPostgres {
   /** Fast shutdown: disconnects clients, checkpoints and exits. */
   async stop(): Promise<void> {
     const child = this.process;
+    process.off('exit', this.stopOnExit);
     if (!child || child.exitCode !== null) return;
     child.kill('SIGINT');
     const timeout = setTimeout(() => child.kill('SIGKILL'), 15_000);
