@@ -11,6 +11,9 @@ export interface LoadRequest {
   paths: string[];
   /** Sent on every request (the Authorization header). */
   headers: Record<string, string>;
+  /** GET unless given; a body is only sent with a single fixed path. */
+  method?: 'GET' | 'POST';
+  body?: string;
   connections: number;
   durationSec: number;
   warmupSec: number;
@@ -65,7 +68,9 @@ function options(request: LoadRequest, durationSec: number): autocannon.Options 
     pipelining: 1,
   };
   const [first] = request.paths;
-  if (request.paths.length === 1 && first !== undefined) return { ...base, url: new URL(first, request.url).href };
+  if (request.paths.length === 1 && first !== undefined) {
+    return { ...base, url: new URL(first, request.url).href, method: request.method ?? 'GET', ...(request.body !== undefined && { body: request.body }) };
+  }
   // One counter shared by all connections walks the id list in order, so every id is requested
   // about equally often and no connection keeps hitting a row that is already hot.
   const paths = request.paths;

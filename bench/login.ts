@@ -3,73 +3,208 @@
  *
  *   npm run bench:login [-- --seconds 10 --connections 8]
  *
- * 1. Raw: argon2id verifications per second at the configured parameters, with as many in flight
- *    as the load has connections (they share libuv's thread pool, as logins do).
- * 2. Login: POST /auth/login per second against the real app (embedded PostgreSQL under
- *    DATA_DIR=.data/bench-login, real sockets, autocannon), every request a successful login that
- *    also writes its refresh token, audit row and log line.
- * Prints both and their ratio. Login is dominated by the one verification it must do, so the
- * ratio shows what everything else (HTTP, validation, SQL, signing, audit) costs; the target is
- * at least 90%. Run it on an otherwise idle machine.
+ * Three processes besides this runner, so none measures the others' CPU:
+ * 1. Raw (bench/argon2-raw.ts, forked): argon2id verifications per second at the configured
+ *    parameters, with as many in flight as the load has connections.
+ * 2. The service: the real build (dist/src/main.js) as bench/run.ts starts it (NODE_ENV=production,
+ *    throwaway keys, LOG_LEVEL=warn), on an embedded PostgreSQL under DATA_DIR=.data/bench-login.
+ * 3. The load (bench/load.ts, forked): autocannon POSTing /auth/login, every request a successful
+ *    login that also writes its refresh token, audit row and (discarded below warn) log line.
+ * Raw and service inherit the same UV_THREADPOOL_SIZE (libuv's default, 4, unless set), so both run
+ * argon2 on the same thread pool size. Prints both rates, their ratio (target at least 90%) and the
+ * CPU per login of the service process and of its PostgreSQL backends. Run it on an idle machine.
  */
-import 'reflect-metadata';
-import autocannon from 'autocannon';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { createApp } from '../src/app.factory.js';
+import { sql, type Kysely } from 'kysely';
+import { openDatabase } from '../scripts/seed.js';
 import { loadConfig } from '../src/platform/config/config.schema.js';
-import { LifecycleService } from '../src/platform/health/lifecycle.service.js';
-import { loggerOptions } from '../src/platform/observability/logger.js';
-import { PasswordHasher } from '../src/platform/security/password-hasher.js';
+import type { Database } from '../src/platform/database/database.types.js';
+import { generateSigningKey } from '../src/platform/security/key-store.js';
+import type { RawMessage, RawRequest } from './argon2-raw.js';
+import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const SERVICE_ENTRY = path.join(ROOT, 'dist', 'src', 'main.js');
+/** application_name of the service's pool (DatabaseService sets it). */
+const SERVICE_APPLICATION_NAME = 'groundwork';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '8' },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 
-const config = loadConfig({
-  ...process.env,
-  DATA_DIR: process.env.DATA_DIR ?? '.data/bench-login',
-  PORT: '0',
-  // Only failures count against the throttle, and every login here succeeds; the high limit only
-  // keeps a mistyped setup from turning the run into a 429 benchmark.
-  AUTH_LOGIN_MAX_FAILURES_PER_IP: '100000',
-});
+const config = loadConfig({ ...process.env, DATA_DIR: process.env.DATA_DIR ?? '.data/bench-login' });
 const params = { memoryCost: config.AUTH_ARGON2_MEMORY_KIB, timeCost: config.AUTH_ARGON2_TIME_COST, parallelism: config.AUTH_ARGON2_PARALLELISM };
 const password = 'bench glacier orbit velvet kumquat 42';
 const email = `load-${Date.now()}@example.com`;
 
-/** Verifications per second with `concurrency` in flight, over `durationSec`. */
-async function rawVerifications(durationSec: number, concurrency: number): Promise<number> {
-  const hasher = new PasswordHasher(params);
-  const hash = await hasher.hash(password);
-  const deadline = performance.now() + durationSec * 1000;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      if (!(await hasher.verify(hash, password))) throw new Error('verification failed');
-      done += 1;
-    }
+const children = new Set<ChildProcess>();
+// No child may outlive the runner, whatever path it exits by ('exit' handlers must be synchronous).
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function track(child: ChildProcess): { child: ChildProcess; exited: Promise<void>; output: () => string } {
+  children.add(child);
+  const tail: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+    tail.splice(0, Math.max(0, tail.length - 40));
   };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return done / ((performance.now() - started) / 1000);
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => children.delete(child));
+  return { child, exited, output: () => tail.join('\n') };
+}
+
+/** Sends one request to a forked child and resolves with its first result message. */
+function ask<M extends { type: string }>(child: ChildProcess, request: object, limitMs: number, isFinal: (message: M) => boolean): Promise<M> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child did not answer within ${limitMs / 1000} s`)), limitMs);
+    child.on('message', (message: M) => {
+      if (!isFinal(message)) return;
+      clearTimeout(timer);
+      resolve(message);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child exited before answering (code ${String(code)})`));
+    });
+    child.send(request);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const CLOCK_TICKS = ((): number => {
+  const value = Number.parseInt(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout ?? '', 10);
+  return Number.isInteger(value) && value > 0 ? value : 100;
+})();
+
+/**
+ * utime + stime in ms from /proc (Linux; undefined elsewhere): of a whole process, or with
+ * `thread` of one of its threads (the main thread's id is the pid).
+ */
+async function processCpuMs(pid: number, thread?: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU ms of the service process, of its main thread (JavaScript, syscalls; the rest is libuv's
+ * thread pool, argon2 included, and V8's helper threads), and of the PostgreSQL backends of its
+ * pool (found by application_name).
+ */
+async function cpuSample(
+  db: Kysely<Database>,
+  servicePid: number,
+): Promise<{ service: number | undefined; mainThread: number | undefined; backends: Map<number, number> }> {
+  const result = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = ${SERVICE_APPLICATION_NAME}`.execute(db);
+  const backends = new Map<number, number>();
+  for (const row of result.rows) {
+    const ms = await processCpuMs(row.pid);
+    if (ms !== undefined) backends.set(row.pid, ms);
+  }
+  return { service: await processCpuMs(servicePid), mainThread: await processCpuMs(servicePid, servicePid), backends };
+}
+
+async function rawVerifications(): Promise<{ perSec: number; cpuMsPerVerify: number }> {
+  const raw = track(fork(path.join(HERE, 'argon2-raw.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
+  try {
+    const request: RawRequest = { params, password, concurrency: connections, durationSec: seconds, warmupSec: 1 };
+    const message = await ask<RawMessage>(raw.child, request, (seconds + 30) * 1000, () => true);
+    if (message.type === 'error') throw new Error(`raw argon2: ${message.message}`);
+    return message;
+  } finally {
+    raw.child.kill();
+    await raw.exited;
+  }
 }
 
 async function main(): Promise<void> {
-  print(`argon2id m=${params.memoryCost} KiB, t=${params.timeCost}, p=${params.parallelism}; ${connections} in flight, ${seconds} s each; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
-  // Log lines are produced and serialized as in production, then discarded.
-  const logger = pino(loggerOptions(config), pino.destination({ dest: '/dev/null', sync: false }));
-  const { app } = await createApp(config, logger);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  app.get(LifecycleService).markServing();
-  const address = app.getHttpServer().address();
-  if (address === null || typeof address !== 'object') throw new Error('no listening address');
-  const url = `http://127.0.0.1:${address.port}`;
+  print(
+    `argon2id m=${params.memoryCost} KiB, t=${params.timeCost}, p=${params.parallelism}; ${connections} in flight, ${seconds} s each; ` +
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'} for raw and service alike`,
+  );
+  const raw = await rawVerifications();
+  print(`raw argon2id verify: ${raw.perSec.toFixed(1)} /s (${raw.cpuMsPerVerify.toFixed(2)} ms CPU each)`);
+
+  const handle = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: path.join(config.DATA_DIR, 'pg'),
+    database: 'groundwork',
+    poolSize: 2,
+    applicationName: 'groundwork-bench',
+  });
+  let service: ReturnType<typeof track> | undefined;
   try {
+    const port = await freePort();
+    const signingKey = await generateSigningKey();
+    const profileDir = path.join(config.DATA_DIR, 'cpu-prof');
+    service = track(
+      spawn(process.execPath, ['--enable-source-maps', ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVICE_ENTRY], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          NODE_ENV: 'production',
+          LOG_LEVEL: 'warn',
+          GRPC_PORT: '0',
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          DATABASE_URL: handle.connectionString,
+          MIGRATE_ON_START: 'true',
+          READINESS_DRAIN_MS: '0',
+          DATA_DIR: path.join(config.DATA_DIR, 'service'),
+          AUTH_SIGNING_KEYS: JSON.stringify([signingKey]),
+          AUTH_REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+          // Only failures count against the throttle, and every login here succeeds; the high limit
+          // only keeps a mistyped setup from turning the run into a 429 benchmark.
+          AUTH_LOGIN_MAX_FAILURES_PER_IP: '100000',
+        },
+      }),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (service.child.exitCode !== null) throw new Error(`service exited during start:\n${service.output()}`);
+      if (Date.now() > deadline) throw new Error(`service not ready within 60 s:\n${service.output()}`);
+      const ready = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
+      if (ready) break;
+      await sleep(200);
+    }
     const registered = await fetch(`${url}/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -77,23 +212,58 @@ async function main(): Promise<void> {
     });
     if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${await registered.text()}`);
 
-    await rawVerifications(1, connections); // warm-up: thread pool, JIT
-    const raw = await rawVerifications(seconds, connections);
-    print(`raw argon2id verify: ${raw.toFixed(1)} /s`);
-
-    const body = JSON.stringify({ email, password });
-    const request = { url: `${url}/auth/login`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body, connections };
-    await autocannon({ ...request, duration: 1 }); // warm-up
-    const result = await autocannon({ ...request, duration: seconds });
-    const ok = result['2xx'];
-    if (result.non2xx > 0 || result.errors > 0) print(`warning: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
-    const logins = ok / seconds;
-    print(`POST /auth/login:    ${logins.toFixed(1)} /s (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms)`);
-    const ratio = logins / raw;
-    print(`ratio: ${(ratio * 100).toFixed(1)}% of raw argon2id (target >= 90%)`);
+    const load = track(fork(path.join(HERE, 'load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
+    const request: LoadRequest = {
+      url,
+      paths: ['/auth/login'],
+      method: 'POST',
+      body: JSON.stringify({ email, password }),
+      headers: { 'content-type': 'application/json' },
+      connections,
+      durationSec: seconds,
+      warmupSec: 1,
+      timeoutSec: 10,
+    };
+    const servicePid = service.child.pid ?? 0;
+    let before: ReturnType<typeof cpuSample> | undefined;
+    load.child.on('message', (message: LoadMessage) => {
+      if (message.type === 'measuring') before = cpuSample(handle.db, servicePid);
+    });
+    const message = await ask<LoadMessage>(load.child, request, (seconds + 40) * 1000, (m) => m.type !== 'measuring');
+    const after = await cpuSample(handle.db, servicePid);
+    load.child.kill();
+    if (message.type === 'error') throw new Error(`load: ${message.message}`);
+    if (message.type !== 'result') throw new Error('load generator sent no result');
+    const summary: LoadSummary = message.summary;
+    const start = await before;
+    const logins = summary.totalRequests - summary.non2xx;
+    if (summary.non2xx > 0 || summary.errors > 0) print(`warning: ${summary.non2xx} non-2xx responses, ${summary.errors} errors`);
+    const perSec = logins / summary.durationSec;
+    print(`POST /auth/login:    ${perSec.toFixed(1)} /s (p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms)`);
+    const serviceMs = start?.service !== undefined && after.service !== undefined ? (after.service - start.service) / logins : undefined;
+    const mainMs = start?.mainThread !== undefined && after.mainThread !== undefined ? (after.mainThread - start.mainThread) / logins : undefined;
+    let backendMs = 0;
+    for (const [pid, ms] of after.backends) backendMs += ms - (start?.backends.get(pid) ?? 0);
+    print(
+      `CPU per login: service ${serviceMs?.toFixed(2) ?? 'n/a'} ms (main thread ${mainMs?.toFixed(2) ?? 'n/a'} ms), PostgreSQL backends ${(backendMs / logins).toFixed(2)} ms, ` +
+        `load generator ${(summary.loadGeneratorCpuMs / logins).toFixed(2)} ms`,
+    );
+    print(`ratio: ${((perSec / raw.perSec) * 100).toFixed(1)}% of raw argon2id (target >= 90%)`);
   } finally {
-    await app.close();
+    if (service && service.child.exitCode === null) {
+      service.child.kill('SIGTERM');
+      const timer = setTimeout(() => service?.child.kill('SIGKILL'), 10_000);
+      await service.exited;
+      clearTimeout(timer);
+    }
+    await handle.close();
   }
 }
 
-await main();
+await main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:login failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
