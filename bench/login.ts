@@ -14,10 +14,8 @@
  * argon2 on the same thread pool size. Prints both rates, their ratio (target at least 90%) and the
  * CPU per login of the service process and of its PostgreSQL backends. Run it on an idle machine.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +27,7 @@ import type { Database } from '../src/platform/database/database.types.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { RawMessage, RawRequest } from './argon2-raw.js';
 import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
+import { freePort, processCpuMs } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -90,37 +89,8 @@ function ask<M extends { type: string }>(child: ChildProcess, request: object, l
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-const CLOCK_TICKS = ((): number => {
-  const value = Number.parseInt(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout ?? '', 10);
-  return Number.isInteger(value) && value > 0 ? value : 100;
-})();
 
-/**
- * utime + stime in ms from /proc (Linux; undefined elsewhere): of a whole process, or with
- * `thread` of one of its threads (the main thread's id is the pid).
- */
-async function processCpuMs(pid: number, thread?: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * CPU ms of the service process, of its main thread (JavaScript, syscalls; the rest is libuv's

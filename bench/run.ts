@@ -6,10 +6,9 @@
  *
  * See bench/README.md for what is measured and how to read the ratio.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +23,7 @@ import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
 import { captureUserQueries, type UserQueries } from './queries.js';
 import { randomBytes } from 'node:crypto';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
+import { freePort, processCpuMs } from './support.js';
 
 // Compiled to dist/bench/run.js; everything else is found relative to it, not to the cwd.
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -191,17 +191,6 @@ class Cleanup {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitReady(process_: ManagedProcess, url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -223,24 +212,7 @@ async function waitReady(process_: ManagedProcess, url: string, timeoutMs: numbe
 // CPU accounting (Linux /proc; undefined elsewhere)
 // ---------------------------------------------------------------------------------------------
 
-const CLOCK_TICKS = ((): number => {
-  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const value = Number.parseInt(result.stdout ?? '', 10);
-  return Number.isInteger(value) && value > 0 ? value : 100;
-})();
 
-/** utime + stime of one process in ms, from /proc/<pid>/stat. */
-async function processCpuMs(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces; fields after it are space-separated.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * CPU of the PostgreSQL backends serving one server: the pids of its pool's connections (found by
