@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { expectErrorEnvelope } from '../helpers/api.js';
-import { auditRows, login, registerUser, uniqueEmail } from '../helpers/auth.js';
+import { auditRows, login, registerUser, strongPassword, uniqueEmail } from '../helpers/auth.js';
 
 // Login throttling with small limits: per account 3 failures, per IP 5, in a 60 s window.
 
@@ -71,5 +71,39 @@ describe('login brute-force protection', () => {
     const email = uniqueEmail('ghost');
     for (let attempt = 1; attempt <= 3; attempt++) expect((await login(t, email, 'whatever', `10.0.4.${attempt}`)).statusCode).toBe(401);
     expectLocked(await login(t, email, 'whatever', '10.0.4.9'));
+  });
+});
+
+describe('sign-up throttling per IP', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ AUTH_REGISTER_MAX_PER_IP: '3', AUTH_REGISTER_WINDOW_SECONDS: '600' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const signUp = (remoteAddress: string, payload: Record<string, unknown>) =>
+    t.app.inject({ method: 'POST', url: '/auth/register', remoteAddress, payload });
+
+  it('counts every attempt from one IP, refuses the next with 429 and Retry-After, and creates nothing', async () => {
+    const ip = '203.0.113.7';
+    // A refused attempt (weak password) counts too: it is the hashing and the bulk creation that the limit caps.
+    expect((await signUp(ip, { email: uniqueEmail('weak'), name: 'Weak', password: 'password' })).statusCode).toBe(400);
+    for (let i = 0; i < 2; i++) {
+      expect((await signUp(ip, { email: uniqueEmail('ok'), name: 'Okay', password: strongPassword() })).statusCode).toBe(201);
+    }
+    const email = uniqueEmail('refused');
+    const refused = await signUp(ip, { email, name: 'Refused', password: strongPassword() });
+    expectErrorEnvelope(refused, { status: 429, code: 'TOO_MANY_ATTEMPTS', url: '/auth/register' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(600);
+    const { rows } = await t.sql.query('SELECT 1 FROM users WHERE lower(email) = lower($1)', [email]);
+    expect(rows).toEqual([]);
+  });
+
+  it('keeps other IPs signing up', async () => {
+    const res = await signUp('203.0.113.8', { email: uniqueEmail('other'), name: 'Other', password: strongPassword() });
+    expect(res.statusCode).toBe(201);
   });
 });

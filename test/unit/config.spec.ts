@@ -51,6 +51,8 @@ const DEVELOPMENT_DEFAULTS = {
   AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,
   AUTH_LOGIN_MAX_FAILURES_PER_IP: 100,
   AUTH_LOGIN_WINDOW_SECONDS: 900,
+  AUTH_REGISTER_MAX_PER_IP: 20,
+  AUTH_REGISTER_WINDOW_SECONDS: 3600,
   ADMIN_EMAIL: undefined,
   ADMIN_PASSWORD: undefined,
 };
@@ -130,6 +132,8 @@ describe('loadConfig parsing of good values', () => {
       AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: '5',
       AUTH_LOGIN_MAX_FAILURES_PER_IP: '50',
       AUTH_LOGIN_WINDOW_SECONDS: '600',
+      AUTH_REGISTER_MAX_PER_IP: '50',
+      AUTH_REGISTER_WINDOW_SECONDS: '120',
       ADMIN_EMAIL: 'admin@example.com',
       ADMIN_PASSWORD: 'an admin password',
     });
@@ -168,6 +172,8 @@ describe('loadConfig parsing of good values', () => {
       AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 5,
       AUTH_LOGIN_MAX_FAILURES_PER_IP: 50,
       AUTH_LOGIN_WINDOW_SECONDS: 600,
+      AUTH_REGISTER_MAX_PER_IP: 50,
+      AUTH_REGISTER_WINDOW_SECONDS: 120,
       ADMIN_EMAIL: 'admin@example.com',
       ADMIN_PASSWORD: 'an admin password',
     });

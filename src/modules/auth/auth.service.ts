@@ -87,6 +87,8 @@ export class AuthService implements OnApplicationBootstrap {
 
   /** Sign-up: an active user in the default organization, logged in. */
   async register(input: { email: string; name: string; password: string }, client: ClientInfo): Promise<AuthSessionDto> {
+    // Before the policy check and the hash, so a flood of sign-ups costs neither.
+    await this.throttle.consumeRegistration(client.ip);
     this.assertPasswordPolicy(input.password, input, 'password');
     const passwordHash = await this.hasher.hash(input.password);
     const organizationId = await this.organizations.defaultOrganizationId();

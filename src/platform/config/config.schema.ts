@@ -319,6 +319,16 @@ const spec = {
     fallback: () => 900,
     parse: integer(1, 86_400),
   },
+  AUTH_REGISTER_MAX_PER_IP: {
+    description: 'sign-up attempts from one IP within AUTH_REGISTER_WINDOW_SECONDS before further ones get 429',
+    fallback: () => 20,
+    parse: integer(1, 100_000),
+  },
+  AUTH_REGISTER_WINDOW_SECONDS: {
+    description: 'window over which sign-up attempts per IP are counted',
+    fallback: () => 3600,
+    parse: integer(1, 86_400),
+  },
   ADMIN_EMAIL: {
     description: 'outside production, creates or promotes this admin of the default organization at start (with ADMIN_PASSWORD)',
     fallback: (): string | undefined => undefined,

@@ -7,7 +7,12 @@ import { AppError } from '../errors/app-error.js';
 
 type LimiterConfig = Pick<
   AppConfig,
-  'REDIS_URL' | 'AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT' | 'AUTH_LOGIN_MAX_FAILURES_PER_IP' | 'AUTH_LOGIN_WINDOW_SECONDS'
+  | 'REDIS_URL'
+  | 'AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT'
+  | 'AUTH_LOGIN_MAX_FAILURES_PER_IP'
+  | 'AUTH_LOGIN_WINDOW_SECONDS'
+  | 'AUTH_REGISTER_MAX_PER_IP'
+  | 'AUTH_REGISTER_WINDOW_SECONDS'
 >;
 
 /** What a recorded failure did: `lockedOut` names the counters this failure filled. */
@@ -29,6 +34,7 @@ export interface FailureOutcome {
 export class LoginThrottle {
   private readonly perIp: RateLimiterAbstract;
   private readonly perAccount: RateLimiterAbstract;
+  private readonly registrationsPerIp: RateLimiterAbstract;
   private readonly ipLimit: number;
   private readonly accountLimit: number;
 
@@ -39,12 +45,15 @@ export class LoginThrottle {
     const duration = config.AUTH_LOGIN_WINDOW_SECONDS;
     this.ipLimit = config.AUTH_LOGIN_MAX_FAILURES_PER_IP;
     this.accountLimit = config.AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT;
-    const make = (keyPrefix: string, points: number): RateLimiterAbstract => {
-      const memory = new RateLimiterMemory({ keyPrefix, points, duration });
-      return redis ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `groundwork:${keyPrefix}`, points, duration, insuranceLimiter: memory }) : memory;
+    const make = (keyPrefix: string, points: number, window = duration): RateLimiterAbstract => {
+      const memory = new RateLimiterMemory({ keyPrefix, points, duration: window });
+      return redis
+        ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `groundwork:${keyPrefix}`, points, duration: window, insuranceLimiter: memory })
+        : memory;
     };
     this.perIp = make('login-fail-ip', this.ipLimit);
     this.perAccount = make('login-fail-account', this.accountLimit);
+    this.registrationsPerIp = make('register-ip', config.AUTH_REGISTER_MAX_PER_IP, config.AUTH_REGISTER_WINDOW_SECONDS);
   }
 
   /** The memory throttle, or the Redis one when REDIS_URL is set. */
@@ -95,6 +104,20 @@ export class LoginThrottle {
     if (byIp.consumedPoints === this.ipLimit) lockedOut.push('ip');
     if (byAccount.consumedPoints === this.accountLimit) lockedOut.push('account');
     return { lockedOut };
+  }
+
+  /**
+   * Counts one sign-up attempt from `ip` and throws TOO_MANY_ATTEMPTS with Retry-After past the
+   * limit. Every attempt counts, successful or not: each one costs an argon2id hash, and accounts
+   * created in bulk are the abuse this stops.
+   */
+  async consumeRegistration(ip: string): Promise<void> {
+    try {
+      await this.registrationsPerIp.consume(ip);
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      throw new AppError('TOO_MANY_ATTEMPTS', { headers: { 'retry-after': String(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))) } });
+    }
   }
 
   /** Clears the account's failures after a successful login. */
