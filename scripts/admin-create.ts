@@ -15,19 +15,12 @@ import { NestFactory } from '@nestjs/core';
 import { parseArgs } from 'node:util';
 import { AppModule } from '../src/app.module.js';
 import { AuthService } from '../src/modules/auth/auth.service.js';
-import { ConfigError, loadConfig, type AppConfig } from '../src/platform/config/config.schema.js';
+import { EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_CONFIG, fail, loadConfigOrReport } from './cli.js';
 import { AppError } from '../src/platform/errors/app-error.js';
 import { createProcessLogger } from '../src/platform/observability/logger.js';
 
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 64;
-const EXIT_DATA = 65;
-const EXIT_CONFIG = 78;
 const USAGE = 'usage: admin:create -- --email <email> --password <password>';
 
-function fail(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 async function main(argv: string[]): Promise<number> {
   let email: string | undefined;
@@ -44,16 +37,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      fail(error.message);
-      return EXIT_CONFIG;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return EXIT_CONFIG;
   // Only warnings and errors: the command's own output is the one line below.
   const logger = createProcessLogger({ ...config, LOG_LEVEL: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL });
   let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>;

@@ -9,13 +9,11 @@ import 'reflect-metadata';
 import { Kysely, PostgresDialect } from 'kysely';
 import path from 'node:path';
 import pg from 'pg';
-import { ConfigError, loadConfig, type AppConfig } from '../src/platform/config/config.schema.js';
+import type { AppConfig } from '../src/platform/config/config.schema.js';
+import { EXIT_FAILURE, EXIT_USAGE, EXIT_CONFIG, fail, loadConfigOrReport } from './cli.js';
 import { EmbeddedPostgres } from '../src/platform/database/embedded-postgres.js';
 import { migrateDown, migrateToLatest } from '../src/platform/database/migrator.js';
 
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 64;
-const EXIT_CONFIG = 78;
 const USAGE = 'usage: migrate <up|down>   (up: apply all pending migrations; down: revert the latest one)';
 
 type Command = 'up' | 'down';
@@ -24,9 +22,6 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function fail(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 async function run(command: Command, config: AppConfig): Promise<void> {
   let embedded: EmbeddedPostgres | undefined;
@@ -76,16 +71,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      fail(error.message);
-      return EXIT_CONFIG;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return EXIT_CONFIG;
 
   try {
     await run(command, config);

@@ -1,7 +1,6 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsEmail, IsString, Length, MaxLength } from 'class-validator';
-import { HasNoNulCharacter } from '../../platform/errors/validators.js';
-import { UserDto } from '../users/users.dto.js';
+import { ApiProperty, PickType } from '@nestjs/swagger';
+import { IsString, MaxLength } from 'class-validator';
+import { CreateUserDto, UserDto } from '../users/users.dto.js';
 
 /**
  * Passwords are capped here only to bound hashing work; the real length rules (12 to 128) are the
@@ -10,18 +9,8 @@ import { UserDto } from '../users/users.dto.js';
  */
 const PASSWORD_INPUT_MAX = 1024;
 
-export class RegisterDto {
-  @ApiProperty({ example: 'ada@example.com', maxLength: 254 })
-  @MaxLength(254)
-  @IsEmail({}, { message: 'email must be a valid email address' })
-  email!: string;
-
-  @ApiProperty({ example: 'Ada Lovelace', minLength: 1, maxLength: 200 })
-  @HasNoNulCharacter()
-  @Length(1, 200)
-  @IsString()
-  name!: string;
-
+/** Sign-up takes the email and name exactly as an admin-created user does, plus a password. */
+export class RegisterDto extends PickType(CreateUserDto, ['email', 'name'] as const) {
   @ApiProperty({ format: 'password', minLength: 12, maxLength: 128, description: 'At least 12 characters; common or guessable passwords are refused' })
   @MaxLength(PASSWORD_INPUT_MAX)
   @IsString()
