@@ -10,6 +10,8 @@ export interface RawRequest {
   password: string;
   /** Verifications in flight, as many as the login load has connections. */
   concurrency: number;
+  /** How many of them hash at once: the service's AUTH_HASH_CONCURRENCY. */
+  hashConcurrency: number;
   durationSec: number;
   warmupSec: number;
 }
@@ -35,7 +37,7 @@ async function measure(hasher: PasswordHasher, hash: string, password: string, c
 }
 
 async function run(request: RawRequest): Promise<{ perSec: number; cpuMsPerVerify: number }> {
-  const hasher = new PasswordHasher(request.params);
+  const hasher = new PasswordHasher(request.params, request.hashConcurrency);
   const hash = await hasher.hash(request.password);
   if (request.warmupSec > 0) await measure(hasher, hash, request.password, request.concurrency, request.warmupSec);
   return measure(hasher, hash, request.password, request.concurrency, request.durationSec);

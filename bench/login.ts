@@ -10,9 +10,10 @@
  *    throwaway keys, LOG_LEVEL=warn), on an embedded PostgreSQL under DATA_DIR=.data/bench-login.
  * 3. The load (bench/load.ts, forked): autocannon POSTing /auth/login, every request a successful
  *    login that also writes its refresh token, audit row and (discarded below warn) log line.
- * Raw and service inherit the same UV_THREADPOOL_SIZE (libuv's default, 4, unless set), so both run
- * argon2 on the same thread pool size. Prints both rates, their ratio (target at least 90%) and the
- * CPU per login of the service process and of its PostgreSQL backends. Run it on an idle machine.
+ * Raw and service inherit the same UV_THREADPOOL_SIZE (libuv's default, 4, unless set) and hash with
+ * the same AUTH_HASH_CONCURRENCY bound (ADR 0013), so both run argon2 on the same number of threads.
+ * Prints both rates, their ratio (target at least 90%) and the CPU per login of the service process
+ * and of its PostgreSQL backends. Run it on an idle machine.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -113,7 +114,7 @@ async function cpuSample(
 async function rawVerifications(): Promise<{ perSec: number; cpuMsPerVerify: number }> {
   const raw = track(fork(path.join(HERE, 'argon2-raw.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] }));
   try {
-    const request: RawRequest = { params, password, concurrency: connections, durationSec: seconds, warmupSec: 1 };
+    const request: RawRequest = { params, password, concurrency: connections, hashConcurrency: config.AUTH_HASH_CONCURRENCY, durationSec: seconds, warmupSec: 1 };
     const message = await ask<RawMessage>(raw.child, request, (seconds + 30) * 1000, () => true);
     if (message.type === 'error') throw new Error(`raw argon2: ${message.message}`);
     return message;
@@ -126,7 +127,7 @@ async function rawVerifications(): Promise<{ perSec: number; cpuMsPerVerify: num
 async function main(): Promise<void> {
   print(
     `argon2id m=${params.memoryCost} KiB, t=${params.timeCost}, p=${params.parallelism}; ${connections} in flight, ${seconds} s each; ` +
-      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'} for raw and service alike`,
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'} and AUTH_HASH_CONCURRENCY=${config.AUTH_HASH_CONCURRENCY} for raw and service alike`,
   );
   const raw = await rawVerifications();
   print(`raw argon2id verify: ${raw.perSec.toFixed(1)} /s (${raw.cpuMsPerVerify.toFixed(2)} ms CPU each)`);
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
           DATA_DIR: path.join(config.DATA_DIR, 'service'),
           AUTH_SIGNING_KEYS: JSON.stringify([signingKey]),
           AUTH_REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+          AUTH_HASH_CONCURRENCY: String(config.AUTH_HASH_CONCURRENCY),
           // Only failures count against the throttle, and every login here succeeds; the high limit
           // only keeps a mistyped setup from turning the run into a 429 benchmark.
           AUTH_LOGIN_MAX_FAILURES_PER_IP: '100000',

@@ -36,6 +36,11 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
  * Builds the application (HTTP adapter, modules, hooks, docs) without listening, so tests can
  * drive it through inject() and main.ts can add the listener and signal handling.
  */
+/** Trusts the nearest `hops` proxies in the X-Forwarded-For chain, as Fastify's numeric option does. */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
 export async function createApp(config: AppConfig, logger: Logger): Promise<CreatedApp> {
   // Everything the service writes locally lives under DATA_DIR; creating it up front also gives the
   // disk health check a path to measure on a fresh checkout.
@@ -62,6 +67,9 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     // leave in the same envelope as every other error.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendRestError(error, request, reply),
     forceCloseConnections: 'idle',
+    // request.ip (rate limits, audit log) comes from X-Forwarded-For only through trusted proxies.
+    // A hop count becomes proxy-addr's predicate form, which the adapter's option type accepts.
+    trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // No Nest middleware is used (request context and logging are Fastify hooks), so the
     // Express-style middleware layer is left out of every request.

@@ -107,3 +107,59 @@ describe('sign-up throttling per IP', () => {
     expect(res.statusCode).toBe(201);
   });
 });
+
+describe('client IP behind a load balancer (TRUST_PROXY)', () => {
+  async function loginVia(t: TestApp, user: { email: string; password: string }, remoteAddress: string, forwardedFor: string) {
+    return t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: user.email, password: user.password },
+      remoteAddress,
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+  }
+
+  async function lastLoginIp(t: TestApp, userId: string): Promise<string | null> {
+    const rows = (await auditRows(t, userId)).filter((row) => row.event === 'login_succeeded');
+    return rows.at(-1)?.ip ?? null;
+  }
+
+  it('takes the client IP from X-Forwarded-For only when the peer is a trusted proxy', async () => {
+    const t = await startTestApp({ TRUST_PROXY: '10.9.0.0/16' });
+    try {
+      const user = await registerUser(t);
+      expect((await loginVia(t, user, '10.9.0.5', '203.0.113.7')).statusCode).toBe(200);
+      expect(await lastLoginIp(t, user.user.id)).toBe('203.0.113.7');
+      // A client outside the trusted range cannot choose its IP (and so dodge the per-IP limit).
+      expect((await loginVia(t, user, '198.51.100.2', '203.0.113.8')).statusCode).toBe(200);
+      expect(await lastLoginIp(t, user.user.id)).toBe('198.51.100.2');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('ignores X-Forwarded-For entirely by default', async () => {
+    const t = await startTestApp();
+    try {
+      const user = await registerUser(t);
+      expect((await loginVia(t, user, '10.9.0.5', '203.0.113.7')).statusCode).toBe(200);
+      expect(await lastLoginIp(t, user.user.id)).toBe('10.9.0.5');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('applies the per-IP lock to the forwarded client, not to the proxy', async () => {
+    const t = await startTestApp({ TRUST_PROXY: '1', AUTH_LOGIN_MAX_FAILURES_PER_IP: '2', AUTH_LOGIN_WINDOW_SECONDS: '60' });
+    try {
+      const user = await registerUser(t);
+      const attacker = { email: uniqueEmail('spray'), password: 'Spring2026!!' };
+      for (let attempt = 0; attempt < 2; attempt++) expect((await loginVia(t, attacker, '10.9.0.5', '203.0.113.66')).statusCode).toBe(401);
+      expect((await loginVia(t, user, '10.9.0.5', '203.0.113.66')).statusCode).toBe(429);
+      // Another client behind the same proxy is not locked out with the attacker.
+      expect((await loginVia(t, user, '10.9.0.5', '203.0.113.67')).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configVariables, describeConfig, loadConfig } from '../../src/platform/config/config.schema.js';
 
@@ -21,6 +22,7 @@ const DEVELOPMENT_DEFAULTS = {
   PORT: 3000,
   HOST: '127.0.0.1',
   GRPC_PORT: 50051,
+  TRUST_PROXY: false,
   DATA_DIR: '.data',
   DATABASE_URL: undefined,
   DATABASE_POOL_SIZE: 10,
@@ -48,6 +50,8 @@ const DEVELOPMENT_DEFAULTS = {
   AUTH_ARGON2_MEMORY_KIB: 19_456,
   AUTH_ARGON2_TIME_COST: 2,
   AUTH_ARGON2_PARALLELISM: 1,
+  // Depends on the machine's cores; its own test below pins the rule.
+  AUTH_HASH_CONCURRENCY: expect.any(Number) as number,
   AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 10,
   AUTH_LOGIN_MAX_FAILURES_PER_IP: 100,
   AUTH_LOGIN_WINDOW_SECONDS: 900,
@@ -102,6 +106,7 @@ describe('loadConfig parsing of good values', () => {
       PORT: ' 8080 ',
       HOST: '::1',
       GRPC_PORT: '0',
+      TRUST_PROXY: '10.0.0.0/8',
       DATA_DIR: '/var/lib/groundwork',
       DATABASE_URL: 'postgresql://app:pw@db.internal:5432/groundwork',
       DATABASE_POOL_SIZE: '25',
@@ -129,6 +134,7 @@ describe('loadConfig parsing of good values', () => {
       AUTH_ARGON2_MEMORY_KIB: '65536',
       AUTH_ARGON2_TIME_COST: '3',
       AUTH_ARGON2_PARALLELISM: '2',
+      AUTH_HASH_CONCURRENCY: '3',
       AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: '5',
       AUTH_LOGIN_MAX_FAILURES_PER_IP: '50',
       AUTH_LOGIN_WINDOW_SECONDS: '600',
@@ -142,6 +148,7 @@ describe('loadConfig parsing of good values', () => {
       PORT: 8080,
       HOST: '::1',
       GRPC_PORT: 0,
+      TRUST_PROXY: ['10.0.0.0/8'],
       DATA_DIR: '/var/lib/groundwork',
       DATABASE_URL: 'postgresql://app:pw@db.internal:5432/groundwork',
       DATABASE_POOL_SIZE: 25,
@@ -169,6 +176,7 @@ describe('loadConfig parsing of good values', () => {
       AUTH_ARGON2_MEMORY_KIB: 65536,
       AUTH_ARGON2_TIME_COST: 3,
       AUTH_ARGON2_PARALLELISM: 2,
+      AUTH_HASH_CONCURRENCY: 3,
       AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: 5,
       AUTH_LOGIN_MAX_FAILURES_PER_IP: 50,
       AUTH_LOGIN_WINDOW_SECONDS: 600,
@@ -195,6 +203,28 @@ describe('loadConfig parsing of good values', () => {
     expect(loadConfig({ PORT: '65535' }).PORT).toBe(65535);
     expect(loadConfig({ DATABASE_POOL_SIZE: '1' }).DATABASE_POOL_SIZE).toBe(1);
     expect(loadConfig({ DATABASE_POOL_SIZE: '200' }).DATABASE_POOL_SIZE).toBe(200);
+  });
+
+  it('bounds password hashing below both the core count and the libuv pool by default', () => {
+    const previous = process.env.UV_THREADPOOL_SIZE;
+    try {
+      process.env.UV_THREADPOOL_SIZE = '2';
+      expect(loadConfig({}).AUTH_HASH_CONCURRENCY).toBe(1);
+      process.env.UV_THREADPOOL_SIZE = '64';
+      expect(loadConfig({}).AUTH_HASH_CONCURRENCY).toBe(Math.max(1, availableParallelism() - 1));
+    } finally {
+      if (previous === undefined) delete process.env.UV_THREADPOOL_SIZE;
+      else process.env.UV_THREADPOOL_SIZE = previous;
+    }
+  });
+
+  it('reads TRUST_PROXY as none, a hop count or a list of addresses and ranges', () => {
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,::1, fd00::/8' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '192.168.1.7', '::1', 'fd00::/8']);
+    for (const bad of ['true', '10.0.0.0/33', 'fd00::/129', 'proxy.internal', '10.0.0.1/8/1', '1.2.3']) {
+      expect(configErrorFor({ TRUST_PROXY: bad }).variable, bad).toBe('TRUST_PROXY');
+    }
   });
 
   it('accepts bullmq when REDIS_URL is set', () => {

@@ -70,6 +70,22 @@ describe('password hasher (argon2id)', () => {
     expect(await hasher.verifyDummy('anything')).toBe(false);
   });
 
+  it('runs at most `concurrency` hashes at once and queues the rest until one finishes', async () => {
+    const bounded = new PasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 1 }, 1);
+    const phc = await bounded.hash('glacier orbit velvet');
+    const verifications = [1, 2, 3].map(() => bounded.verify(phc, 'glacier orbit velvet'));
+    // One verification is on libuv's pool; the other two wait in the hasher, not in the pool.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(bounded.pending).toBe(2);
+    expect(await Promise.all(verifications)).toEqual([true, true, true]);
+    expect(bounded.pending).toBe(0);
+    // Unbounded (the default without configuration) never queues.
+    const unbounded = [1, 2, 3].map(() => hasher.verify(phc, 'glacier orbit velvet'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hasher.pending).toBe(0);
+    await Promise.all(unbounded);
+  });
+
   it('asks for a rehash when the parameters differ from the configured ones', async () => {
     const weak = await new PasswordHasher({ memoryCost: 19_456, timeCost: 2, parallelism: 2 }).hash('glacier orbit velvet');
     expect(hasher.needsRehash(weak)).toBe(true);

@@ -1,3 +1,6 @@
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+
 /**
  * The one configuration schema: every environment variable the service reads is declared here once,
  * with its default (which runs the embedded setup), its parser and whether it is sensitive.
@@ -72,6 +75,26 @@ function brokerList(raw: string): string[] {
   return brokers;
 }
 
+/**
+ * TRUST_PROXY: which peers may set X-Forwarded-For (and so the client IP that rate limits and the
+ * audit log see). `false` trusts none, a number trusts that many hops, a list trusts those addresses
+ * and CIDR ranges. `true` (trust any peer) is refused: anyone could then pick their own IP.
+ */
+function trustProxy(raw: string): false | number | string[] {
+  if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((item) => item.trim());
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      fail('must be false, a hop count (1-99), or a comma-separated list of IP addresses and CIDR ranges');
+    }
+  }
+  return entries;
+}
+
 function bool(raw: string): boolean {
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
@@ -127,6 +150,16 @@ function signingKeys(raw: string): SigningKeyJwk[] {
   return keys;
 }
 
+/**
+ * Password hashing is the one CPU-bound step a client can trigger at will (login, sign-up). Bounding it
+ * below the core count leaves a core for every other request during a login storm, and below libuv's
+ * pool size (4 unless UV_THREADPOOL_SIZE says otherwise) leaves pool threads for file and DNS work.
+ */
+function defaultHashConcurrency(): number {
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism() - 1, poolSize - 1));
+}
+
 /** A secret of at least 256 bits, given as base64url or hex text of 32+ bytes. */
 function secret(raw: string): string {
   if (!/^[A-Za-z0-9_=+/-]{43,}$/.test(raw)) fail('must be at least 43 characters of base64url (32 random bytes or more)');
@@ -158,6 +191,12 @@ const spec = {
     description: 'HTTP listener address: 127.0.0.1 in development, 0.0.0.0 in production',
     fallback: (env) => (env === 'production' ? '0.0.0.0' : '127.0.0.1'),
     parse: host,
+  },
+  TRUST_PROXY: {
+    description:
+      'peers allowed to set X-Forwarded-For: false (none), a hop count, or a comma-separated list of IPs and CIDR ranges (the load balancer)',
+    fallback: (): false | number | string[] => false,
+    parse: trustProxy,
   },
   GRPC_PORT: {
     description: 'gRPC listener port (0 disables)',
@@ -303,6 +342,12 @@ const spec = {
     description: 'argon2id lanes',
     fallback: () => 1,
     parse: integer(1, 16),
+  },
+  AUTH_HASH_CONCURRENCY: {
+    description:
+      'argon2id hashes computed at once, the rest wait their turn; default: CPU cores minus one, at most libuv pool size minus one, at least 1',
+    fallback: () => defaultHashConcurrency(),
+    parse: integer(1, 64),
   },
   AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT: {
     description: 'failed logins for one email within AUTH_LOGIN_WINDOW_SECONDS before it is locked (429)',

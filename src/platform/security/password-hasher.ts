@@ -1,5 +1,6 @@
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 import { randomBytes } from 'node:crypto';
+import pLimit, { type LimitFunction } from 'p-limit';
 
 /** argon2id cost parameters; the config enforces the OWASP minimum (19456 KiB, t=2, p=1). */
 export interface Argon2Params {
@@ -21,23 +22,38 @@ function normalize(password: string): string {
 /**
  * argon2id password hashing with PHC-format output (algorithm, version and parameters travel in the
  * string), so parameters can be raised and old hashes upgraded at the next successful login.
- * @node-rs/argon2 runs the hash on libuv's thread pool, off the event loop.
+ * @node-rs/argon2 runs the hash on libuv's thread pool, off the event loop; at most `concurrency`
+ * hashes run at once (AUTH_HASH_CONCURRENCY), the others queue here rather than in libuv's pool, where
+ * they would hold up file I/O, and rather than on every core, where they would starve other requests.
  */
 export class PasswordHasher {
   private dummy: Promise<string> | undefined;
+  private readonly limit: LimitFunction;
 
-  constructor(readonly params: Argon2Params) {}
+  constructor(
+    readonly params: Argon2Params,
+    readonly concurrency = Number.POSITIVE_INFINITY,
+  ) {
+    this.limit = pLimit(concurrency);
+  }
+
+  /** Hashes waiting for their turn; exposed so load and metrics can see the queue. */
+  get pending(): number {
+    return this.limit.pendingCount;
+  }
 
   /** A PHC string for `password` at the configured parameters, with a fresh 16-byte salt. */
   hash(password: string): Promise<string> {
-    return hash(normalize(password), { algorithm: Algorithm.Argon2id, ...this.params, outputLen: 32 });
+    const input = normalize(password);
+    return this.limit(() => hash(input, { algorithm: Algorithm.Argon2id, ...this.params, outputLen: 32 }));
   }
 
   /** Whether `password` matches `phc`. A malformed or foreign hash is a mismatch, not an error. */
   async verify(phc: string, password: string): Promise<boolean> {
     if (!PHC.test(phc)) return false;
     try {
-      return await verify(phc, normalize(password));
+      const input = normalize(password);
+      return await this.limit(() => verify(phc, input));
     } catch {
       return false;
     }

@@ -33,7 +33,7 @@ class SecurityShutdown implements OnApplicationShutdown {
           memoryCost: config.AUTH_ARGON2_MEMORY_KIB,
           timeCost: config.AUTH_ARGON2_TIME_COST,
           parallelism: config.AUTH_ARGON2_PARALLELISM,
-        }),
+        }, config.AUTH_HASH_CONCURRENCY),
     },
     { provide: PasswordPolicy, useFactory: () => new PasswordPolicy() },
     {
