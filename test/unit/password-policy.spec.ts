@@ -97,13 +97,19 @@ describe('password hasher (argon2id)', () => {
   it('spends about as long on the dummy verification as on a real one', async () => {
     const hash = await hasher.hash('glacier orbit velvet');
     await hasher.verifyDummy('warm-up');
-    const time = async (work: () => Promise<unknown>): Promise<number> => {
+    // Alternating samples, each side's fastest kept: the minimum is the cost without interference,
+    // so a busy machine (other test files, CI neighbours) slows both sides rather than skewing one.
+    const once = async (work: () => Promise<unknown>): Promise<number> => {
       const started = performance.now();
-      for (let i = 0; i < 10; i++) await work();
+      await work();
       return performance.now() - started;
     };
-    const real = await time(() => hasher.verify(hash, 'wrong password'));
-    const dummy = await time(() => hasher.verifyDummy('wrong password'));
+    let real = Number.POSITIVE_INFINITY;
+    let dummy = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 12; i++) {
+      real = Math.min(real, await once(() => hasher.verify(hash, 'wrong password')));
+      dummy = Math.min(dummy, await once(() => hasher.verifyDummy('wrong password')));
+    }
     expect(dummy / real).toBeGreaterThan(0.5);
     expect(dummy / real).toBeLessThan(2);
   });
