@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startPaymentProvider, type Charge, type PaymentProvider } from '../../payment-provider/server.js';
 import { loadConfig } from '../../src/platform/config/config.schema.js';
 import { CircuitOpenError, HttpNetworkError, HttpStatusError, HttpTimeoutError } from '../../src/platform/http-client/http-client.errors.js';
@@ -202,8 +202,8 @@ describe('timeouts', () => {
 
   it('retries an idempotent call that timed out, and a per-call timeout overrides the client default', async () => {
     const payments = client({ timeoutMs: 60_000 });
-    provider.inject({ latency: { ms: 5_000, count: 1 } });
-    const res = await payments.get('/charges/ch_any', { timeoutMs: 1_000 });
+    provider.inject({ latency: { ms: 10_000, count: 1 } });
+    const res = await payments.get('/charges/ch_any', { timeoutMs: 2_000 });
     expect(res.status).toBe(404);
     expect(res.attempts).toBe(2);
     expect(await sample(metrics.registry, 'http_client_retries_total', { downstream: payments.service, reason: 'timeout' })).toBe(1);
@@ -214,7 +214,8 @@ describe('timeouts', () => {
     provider.inject({ latency: { ms: 5_000 } });
     const controller = new AbortController();
     const pending = payments.get('/charges/ch_any', { signal: controller.signal }).catch((e: unknown) => e);
-    await sleep(50);
+    // Abort while the provider holds the request.
+    await vi.waitFor(() => expect(provider.stats().calls).toBe(1), { timeout: 10_000, interval: 10 });
     controller.abort();
     const error = await pending;
     expect(error).toBeInstanceOf(Error);
@@ -225,7 +226,8 @@ describe('timeouts', () => {
 });
 
 describe('circuit breaker', () => {
-  const breaker = { failureRatio: 0.5, windowSize: 4, minimumCalls: 4, halfOpenAfterMs: 300 };
+  // Long enough that the fail-fast assertions run well inside the open period even on a loaded machine.
+  const breaker = { failureRatio: 0.5, windowSize: 4, minimumCalls: 4, halfOpenAfterMs: 1_000 };
 
   it('opens after the failure ratio is reached, then fails fast without touching the network', async () => {
     const payments = client({ retry: { maxAttempts: 1 }, breaker });
