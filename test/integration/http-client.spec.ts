@@ -289,10 +289,14 @@ describe('circuit breaker', () => {
     expect((await payments.post('/charges', charge(), { idempotencyKey: 'down-1' })).status).toBe(201);
     await own.close();
 
+    let error: unknown;
     for (let i = 0; i < 2; i += 1) {
-      const error = await payments.get('/health').catch((e: unknown) => e);
+      error = await payments.get('/health').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HttpNetworkError);
     }
+    // The kept-alive socket is gone after the first failure; the second had to connect, and a
+    // refused connection never carried the request.
+    expect(error).toMatchObject({ code: 'ECONNREFUSED', mayHaveReachedServer: false });
     expect(payments.circuitState).toBe('open');
     const attempts = await sample(metrics.registry, 'http_client_request_duration_seconds_count', { downstream: 'payments-down', outcome: 'network' });
     expect(attempts).toBe(2);

@@ -131,7 +131,7 @@ export class ResilientHttpClient {
   readonly baseUrl: string;
 
   constructor(
-    /** The downstream's name: the `service` label of its metrics and the name in its errors. */
+    /** The downstream's name: the `downstream` label of its metrics and the `service` of its errors. */
     readonly service: string,
     options: ResilientHttpClientOptions,
     private readonly metrics: HttpClientMetrics,
