@@ -163,7 +163,7 @@ export async function startPaymentProvider(options: PaymentProviderOptions = {})
     return stats;
   };
 
-  /** Consumes one unit of a counted fault; true when it applies to this request. */
+  /** Consumes one unit of a counted fault: the fault when it applies to this request, else undefined. */
   const take = <K extends 'fail' | 'rateLimit' | 'drop' | 'decline'>(kind: K): FaultPlan[K] | undefined => {
     const fault = faults[kind];
     if (!fault || fault.count <= 0) return undefined;
