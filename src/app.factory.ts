@@ -94,7 +94,10 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
   // the request id. preHandler, not onRequest: body parsing runs on stream events that would
   // not keep a context entered earlier.
   fastify.addHook('preHandler', (request, _reply, done) => {
-    requestContext.run({ requestId: request.id }, done);
+    // The incoming traceparent is kept as received (a string read, nothing parsed on the hot path);
+    // the outbound HTTP client validates it when a call continues the trace.
+    const traceparent = request.headers.traceparent;
+    requestContext.run({ requestId: request.id, traceparent: typeof traceparent === 'string' ? traceparent : undefined }, done);
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     // The route template keeps label cardinality bounded; unmatched URLs share one label.

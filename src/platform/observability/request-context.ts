@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 /** What every log line and error envelope of one request can see, wherever it is in the call tree. */
 export interface RequestContext {
   readonly requestId: string;
+  /** The caller's W3C traceparent header, as received; outbound calls continue its trace. */
+  readonly traceparent?: string | undefined;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
