@@ -86,6 +86,7 @@ return 1`;
  * Drops keys and every key of the given tags, bumping each key's generation so a load already in
  * flight does not store its (possibly old) value afterwards. Tags are sets of keys: no KEYS scan.
  * KEYS: value keys..., then tag keys (ARGV[2] of them).  ARGV: generation ttl ms, tag count.
+ * Returns the keys the tags held, so the message to other replicas can name them.
  */
 const INVALIDATE_SCRIPT = `
 local tagCount = tonumber(ARGV[2])
@@ -96,11 +97,15 @@ local function drop(key)
   redis.call('PEXPIRE', key .. '#gen', ARGV[1])
 end
 for i = 1, valueCount do drop(KEYS[i]) end
+local members = {}
 for i = valueCount + 1, #KEYS do
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do drop(member) end
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    drop(member)
+    members[#members + 1] = member
+  end
   redis.call('DEL', KEYS[i])
 end
-return 1`;
+return members`;
 
 /** Deletes the lock only if this replica still owns it (its token), never another's. */
 const UNLOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -272,14 +277,14 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     this.metrics.invalidations.inc({ source: 'local' }, keys.length + tags.length);
     if (!this.redis) return;
     const dropped = await this.dropL2(keys, tags);
-    if (!dropped) {
+    if (dropped === undefined) {
       // Redis still holds these entries; they are dropped when it is reachable again.
       for (const key of keys) this.pendingKeys.add(key);
       for (const tag of tags) this.pendingTags.add(tag);
       this.trimPending();
       return;
     }
-    await this.call('publish', (redis) => redis.publish(this.channel, JSON.stringify({ o: this.instanceId, k: keys, t: tags })));
+    await this.publish([...keys, ...dropped], tags);
   }
 
   /** Redis state for /health: degraded is not down, the cache then serves from L1 and the database. */
@@ -362,23 +367,23 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     const tags = resolveTags(value, options.tags);
     const json = JSON.stringify(value ?? NOT_FOUND);
     const stored = this.setL1(key, value, tags, json.length, started);
-    if (stored === undefined) return value;
+    if (!stored) return value;
     if (generation !== undefined) await this.writeL2(key, json, tags, ttlMs, generation);
-    return stored as T | undefined;
+    return stored.value as T | undefined;
   }
 
   private fromL2<T>(key: string, value: unknown, options: CacheGetOptions<T>, started: number): T | undefined {
     const typed = (value ?? undefined) as T | undefined;
     const stored = this.setL1(key, typed, resolveTags(typed, options.tags), JSON.stringify(value).length, started);
-    return (stored ?? typed) as T | undefined;
+    return (stored ? stored.value : typed) as T | undefined;
   }
 
   /**
    * Puts a value in L1 unless its key or a tag was invalidated since `started` (the value may then
    * be older than the write). Returns the frozen stored value, or undefined when skipped.
    */
-  private setL1(key: string, value: unknown, tags: readonly string[], size: number, started: number): unknown {
-    if ((this.invalidatedAt.get(key) ?? -1) >= started || tags.some((tag) => (this.invalidatedAt.get(`#tag:${tag}`) ?? -1) >= started)) return undefined;
+  private setL1(key: string, value: unknown, tags: readonly string[], size: number, started: number): { value: unknown } | undefined {
+    if ((this.invalidatedAt.get(key) ?? -1) > started || tags.some((tag) => (this.invalidatedAt.get(`#tag:${tag}`) ?? -1) > started)) return undefined;
     const frozen = deepFreeze(value ?? NOT_FOUND);
     this.l1.set(key, { value: frozen, tags }, { size: Math.max(1, size) });
     for (const tag of tags) {
@@ -386,7 +391,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
       if (!keys) this.l1Tags.set(tag, (keys = new Set()));
       keys.add(key);
     }
-    return frozen ?? undefined;
+    return { value: frozen ?? undefined };
   }
 
   private forgetTags(key: string, tags: readonly string[]): void {
@@ -455,13 +460,21 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     await this.call('set', (redis) => redis.eval(WRITE_SCRIPT, 2 + tags.length, full, `${full}#gen`, ...tags.map((tag) => this.tagKey(tag)), ...args));
   }
 
-  private async dropL2(keys: readonly string[], tags: readonly string[]): Promise<boolean> {
+  /** Tells the other replicas to drop these keys and tags from their L1. */
+  private async publish(keys: readonly string[], tags: readonly string[]): Promise<void> {
+    await this.call('publish', (redis) => redis.publish(this.channel, JSON.stringify({ o: this.instanceId, k: keys, t: tags })));
+  }
+
+  /** Drops the keys and tags in Redis; the cache keys the tags held, or undefined when Redis failed. */
+  private async dropL2(keys: readonly string[], tags: readonly string[]): Promise<string[] | undefined> {
     // The generation outlives any load that could be racing: loads are bounded by the statement timeout.
     const generationTtlMs = Math.max(60_000, this.config.CACHE_LOCK_TTL_MS * 2);
     const result = await this.call('invalidate', (redis) =>
       redis.eval(INVALIDATE_SCRIPT, keys.length + tags.length, ...keys.map((key) => this.redisKey(key)), ...tags.map((tag) => this.tagKey(tag)), generationTtlMs, tags.length),
     );
-    return result !== FAILED;
+    if (result === FAILED) return undefined;
+    const head = `${this.config.CACHE_KEY_PREFIX}:`;
+    return (result as string[]).map((member) => (member.startsWith(head) ? member.slice(head.length) : member));
   }
 
   private async replayPending(): Promise<void> {
@@ -470,8 +483,9 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     const tags = [...this.pendingTags];
     this.pendingKeys.clear();
     this.pendingTags.clear();
-    if (await this.dropL2(keys, tags)) {
-      await this.call('publish', (redis) => redis.publish(this.channel, JSON.stringify({ o: this.instanceId, k: keys, t: tags })));
+    const dropped = await this.dropL2(keys, tags);
+    if (dropped !== undefined) {
+      await this.publish([...keys, ...dropped], tags);
       return;
     }
     for (const key of keys) this.pendingKeys.add(key);
