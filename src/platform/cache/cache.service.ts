@@ -197,12 +197,16 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
       halfOpenAfter: config.CACHE_BREAKER_HALF_OPEN_MS,
       breaker: new ConsecutiveBreaker(config.CACHE_BREAKER_THRESHOLD),
     });
+    let open = false;
     breaker.onBreak(() => {
       this.metrics.breakerState.set(1);
-      this.logger.warn({ component: 'cache' }, 'Redis cache circuit opened; Redis is skipped until a trial command succeeds');
+      // Once per outage: a failed trial re-opens it every CACHE_BREAKER_HALF_OPEN_MS.
+      if (!open) this.logger.warn({ component: 'cache' }, 'Redis cache circuit opened; Redis is skipped until a trial command succeeds');
+      open = true;
     });
     breaker.onHalfOpen(() => this.metrics.breakerState.set(2));
     breaker.onReset(() => {
+      open = false;
       this.metrics.breakerState.set(0);
       this.logger.info({ component: 'cache' }, 'Redis cache circuit closed');
       void this.replayPending();
