@@ -157,6 +157,18 @@ describe.skipIf(!REDIS_URL)('cache port on Redis (two replicas)', () => {
     expect(await redis.get(`${prefix}:${key}#lock`)).toBe('someone-else');
   });
 
+  it('takes the lock over when its holder gives up without a value (its load failed)', async () => {
+    const key = space.key('abandoned-lock');
+    await redis.set(`${prefix}:${key}#lock`, 'failed-loader', 'PX', 60_000);
+    const reading = a.cache.get(key, () => Promise.resolve('loaded by the next in line'));
+    await sleep(50);
+    await redis.del(`${prefix}:${key}#lock`);
+    expect(await reading).toBe('loaded by the next in line');
+    expect(await counterValue(a.metrics, 'cache_lock_waits_total', { outcome: 'acquired' })).toBe(1);
+    expect(await redis.exists(`${prefix}:${key}#lock`)).toBe(0);
+    expect(await redis.get(`${prefix}:${key}`)).toBe('"loaded by the next in line"');
+  });
+
   it('an invalidation on one replica drops the entry from the other replica too (pub/sub), by key and by tag', async () => {
     const key = space.key('shared');
     await a.cache.get(key, () => Promise.resolve('v1'), { tags: ['shared-tag'] });

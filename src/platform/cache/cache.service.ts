@@ -60,27 +60,49 @@ interface L1Entry {
   tags: readonly string[];
 }
 
-/** An L2 read: the value when present, else the key's generation and whether a replica holds the load lock. */
-type L2Read = { hit: true; value: unknown } | { hit: false; generation: string; locked: boolean };
+/**
+ * An L2 read: the value (and its JSON) when present; else the key's generation and whether this
+ * replica now holds the load lock.
+ */
+type L2Read = { hit: true; value: unknown; json: string } | { hit: false; generation: string; locked: boolean };
 
 const FAILED = Symbol('redis-failed');
 const NOT_FOUND = null;
 
 /**
- * SET the value only if the key's generation is still the one read before the load: an
+ * Reads the value; on a miss reads the key's generation and tries to take the load lock, all in
+ * one round trip (atomic, so no replica can store the value between our read and our lock).
+ * KEYS: value, generation, lock.  ARGV: lock token, lock ttl ms.
+ * Returns {json} on a hit, {false, generation, 1 if locked else 0} on a miss.
+ */
+const READ_OR_LOCK_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if value then return {value} end
+local generation = redis.call('GET', KEYS[2]) or ''
+if redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2], 'NX') then return {false, generation, 1} end
+return {false, generation, 0}`;
+
+/**
+ * SETs the value only if the key's generation is still the one read before the load: an
  * invalidation in between (INCR of the generation) means the loaded row may predate the write that
- * caused it, and storing it would serve the old row until the TTL.
- * KEYS: value, generation, tags...  ARGV: expected generation, json, ttl ms, '1' to skip the check.
+ * caused it, and storing it would serve the old row until the TTL. Then releases the load lock if
+ * this replica owns it, in the same round trip.
+ * KEYS: value, generation, lock, tags...  ARGV: expected generation, json, ttl ms, '1' to skip the
+ * generation check, lock token ('' when not holding it).
  */
 const WRITE_SCRIPT = `
+local stored = 0
 local current = redis.call('GET', KEYS[2]) or ''
-if ARGV[4] ~= '1' and current ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-for i = 3, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+if ARGV[4] == '1' or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  for i = 4, #KEYS do
+    redis.call('SADD', KEYS[i], KEYS[1])
+    if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+  end
+  stored = 1
 end
-return 1`;
+if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) == ARGV[5] then redis.call('DEL', KEYS[3]) end
+return stored`;
 
 /**
  * Drops keys and every key of the given tags, bumping each key's generation so a load already in
@@ -109,6 +131,14 @@ return members`;
 
 /** Deletes the lock only if this replica still owns it (its token), never another's. */
 const UNLOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** Defined on the connection once; ioredis then sends EVALSHA, not the script text, per call. */
+const SCRIPTS = {
+  cacheReadOrLock: READ_OR_LOCK_SCRIPT,
+  cacheWrite: WRITE_SCRIPT,
+  cacheInvalidate: INVALIDATE_SCRIPT,
+  cacheUnlock: UNLOCK_SCRIPT,
+} as const;
 
 /**
  * Two-tier cache: an in-process LRU (L1, bounded by entries and bytes) in front of Redis (L2, when
@@ -172,6 +202,8 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
     };
     this.redis = new Redis(config.REDIS_URL, options);
+    // Key counts vary (tags), so each call passes its number of keys first.
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { lua });
     // The subscriber queues its SUBSCRIBE until connected and re-subscribes after a reconnect.
     this.subscriber = new Redis(config.REDIS_URL, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null, connectionName: 'groundwork-cache-sub' });
     // The message only: an error object can carry the URL, which may hold a password.
@@ -265,7 +297,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     if (ttlMs === 0) return;
     const json = JSON.stringify(value ?? NOT_FOUND);
     this.setL1(key, value, tags, json.length, this.invalidationCounter);
-    if (this.redis) await this.writeL2(key, json, tags, ttlMs, undefined);
+    if (this.redis) await this.writeL2(key, json, tags, ttlMs, undefined, undefined);
   }
 
   /**
@@ -318,67 +350,73 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async fill<T>(key: string, namespace: string, load: () => Promise<T | undefined>, options: CacheGetOptions<T>, started: number): Promise<T | undefined> {
-    if (!this.redis) return this.loadAndStore(key, namespace, load, options, started, undefined);
-
-    const first = await this.readL2(key, namespace);
-    if (first !== FAILED && first.hit) return this.fromL2<T>(key, first.value, options, started);
-    if (first === FAILED) return this.loadAndStore(key, namespace, load, options, started, undefined);
-
-    const lockKey = `${this.redisKey(key)}#lock`;
+    if (!this.redis) return this.loadAndStore(key, namespace, load, options, started, undefined, undefined);
     const token = randomUUID();
-    const locked = await this.call('lock', (redis) => redis.set(lockKey, token, 'PX', this.config.CACHE_LOCK_TTL_MS, 'NX'));
-    if (locked === 'OK') {
-      try {
-        // Another replica may have stored the value between our read and taking the lock.
-        const again = await this.readL2(key, namespace, false);
-        if (again !== FAILED && again.hit) return this.fromL2<T>(key, again.value, options, started);
-        return await this.loadAndStore(key, namespace, load, options, started, again === FAILED ? undefined : again.generation);
-      } finally {
-        await this.call('unlock', (redis) => redis.eval(UNLOCK_SCRIPT, 1, lockKey, token));
-      }
-    }
-    if (locked === FAILED) return this.loadAndStore(key, namespace, load, options, started, undefined);
-
-    // Another replica holds the lock: wait for its value, bounded, then load ourselves.
     const waitStarted = performance.now();
-    const deadline = waitStarted + this.config.CACHE_LOCK_WAIT_MS;
-    let last: L2Read | typeof FAILED = first;
-    for (let pause = 5; performance.now() < deadline; pause = Math.min(pause * 2, 50)) {
-      await sleep(pause);
-      last = await this.readL2(key, namespace, false);
-      if (last === FAILED) break;
-      if (last.hit) {
-        this.metrics.lockWaits.inc({ namespace, outcome: 'value' });
-        this.metrics.lockWaitDuration.observe({ namespace }, (performance.now() - waitStarted) / 1000);
-        return this.fromL2<T>(key, last.value, options, started);
+    let waited = false;
+    // Another replica holding the lock is loading: poll for its value (5 ms doubling to 50 ms),
+    // taking the lock over if it is released without one, for at most CACHE_LOCK_WAIT_MS.
+    for (let pause = 5; ; pause = Math.min(pause * 2, 50)) {
+      const read = await this.readOrLock(key, namespace, token, !waited);
+      if (read === FAILED) return this.loadAndStore(key, namespace, load, options, started, undefined, undefined);
+      if (read.hit || read.locked) {
+        if (waited) this.recordLockWait(namespace, read.hit ? 'value' : 'acquired', waitStarted);
+        return read.hit
+          ? this.fromL2<T>(key, read.value, read.json, options, started)
+          : this.loadAndStore(key, namespace, load, options, started, read.generation, token);
       }
-      // The holder gave up (its load failed, or it died and the lock expired): stop waiting.
-      if (!last.locked) break;
+      if (performance.now() - waitStarted >= this.config.CACHE_LOCK_WAIT_MS) {
+        this.recordLockWait(namespace, 'timeout', waitStarted);
+        return this.loadAndStore(key, namespace, load, options, started, read.generation, undefined);
+      }
+      waited = true;
+      await sleep(pause);
     }
-    this.metrics.lockWaits.inc({ namespace, outcome: 'timeout' });
-    this.metrics.lockWaitDuration.observe({ namespace }, (performance.now() - waitStarted) / 1000);
-    return this.loadAndStore(key, namespace, load, options, started, last === FAILED ? undefined : last.generation);
   }
 
-  /** Loads from the source and stores the result; with `generation` undefined, Redis is not written. */
-  private async loadAndStore<T>(key: string, namespace: string, load: () => Promise<T | undefined>, options: CacheGetOptions<T>, started: number, generation: string | undefined): Promise<T | undefined> {
+  private recordLockWait(namespace: string, outcome: 'value' | 'acquired' | 'timeout', since: number): void {
+    this.metrics.lockWaits.inc({ namespace, outcome });
+    this.metrics.lockWaitDuration.observe({ namespace }, (performance.now() - since) / 1000);
+  }
+
+  /**
+   * Loads from the source and stores the result: L1 always, Redis when `generation` is known (the
+   * write is checked against it). Releases the load lock when `lockToken` holds it.
+   */
+  private async loadAndStore<T>(
+    key: string,
+    namespace: string,
+    load: () => Promise<T | undefined>,
+    options: CacheGetOptions<T>,
+    started: number,
+    generation: string | undefined,
+    lockToken: string | undefined,
+  ): Promise<T | undefined> {
     const loadStarted = performance.now();
     this.metrics.loads.inc({ namespace });
-    const value = await load();
+    let value: T | undefined;
+    try {
+      value = await load();
+    } catch (error) {
+      if (lockToken) await this.unlock(key, lockToken);
+      throw error;
+    }
     this.metrics.loadDuration.observe({ namespace }, (performance.now() - loadStarted) / 1000);
     const ttlMs = this.ttlMs(value, options);
-    if (ttlMs === 0) return value;
-    const tags = resolveTags(value, options.tags);
-    const json = JSON.stringify(value ?? NOT_FOUND);
-    const stored = this.setL1(key, value, tags, json.length, started);
-    if (!stored) return value;
-    if (generation !== undefined) await this.writeL2(key, json, tags, ttlMs, generation);
+    const tags = ttlMs === 0 ? [] : resolveTags(value, options.tags);
+    const json = ttlMs === 0 ? '' : JSON.stringify(value ?? NOT_FOUND);
+    const stored = ttlMs === 0 ? undefined : this.setL1(key, value, tags, json.length, started);
+    if (!stored || generation === undefined) {
+      if (lockToken) await this.unlock(key, lockToken);
+      return stored ? (stored.value as T | undefined) : value;
+    }
+    await this.writeL2(key, json, tags, ttlMs, generation, lockToken);
     return stored.value as T | undefined;
   }
 
-  private fromL2<T>(key: string, value: unknown, options: CacheGetOptions<T>, started: number): T | undefined {
+  private fromL2<T>(key: string, value: unknown, json: string, options: CacheGetOptions<T>, started: number): T | undefined {
     const typed = (value ?? undefined) as T | undefined;
-    const stored = this.setL1(key, typed, resolveTags(typed, options.tags), JSON.stringify(value).length, started);
+    const stored = this.setL1(key, typed, resolveTags(typed, options.tags), json.length, started);
     return (stored ? stored.value : typed) as T | undefined;
   }
 
@@ -440,28 +478,39 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     this.metrics.invalidations.inc({ source: 'remote' }, keys.length + tags.length);
   }
 
-  private async readL2(key: string, namespace: string, count = true): Promise<L2Read | typeof FAILED> {
+  private async readOrLock(key: string, namespace: string, token: string, count: boolean): Promise<L2Read | typeof FAILED> {
     const full = this.redisKey(key);
-    const result = await this.call('get', (redis) => redis.mget(full, `${full}#gen`, `${full}#lock`));
+    const result = await this.call('get', (redis) => this.script(redis, 'cacheReadOrLock', 3, full, `${full}#gen`, `${full}#lock`, token, this.config.CACHE_LOCK_TTL_MS));
     if (result === FAILED) return FAILED;
-    const [json, generation, lock] = result;
-    if (json !== null && json !== undefined) {
-      if (count) this.metrics.requests.inc({ namespace, layer: 'l2', result: 'hit' });
+    const [json, generation, locked] = result as [string | null, string?, number?];
+    if (typeof json === 'string') {
       try {
-        return { hit: true, value: JSON.parse(json) as unknown };
+        const value = JSON.parse(json) as unknown;
+        if (count) this.metrics.requests.inc({ namespace, layer: 'l2', result: 'hit' });
+        return { hit: true, value, json };
       } catch {
-        // Not ours (a foreign writer under our prefix): treat as a miss and overwrite it.
+        // Not ours (a foreign writer under our prefix): a miss; loading overwrites it.
+        return { hit: false, generation: '', locked: false };
       }
     }
     if (count) this.metrics.requests.inc({ namespace, layer: 'l2', result: 'miss' });
-    return { hit: false, generation: generation ?? '', locked: lock !== null && lock !== undefined };
+    return { hit: false, generation: generation ?? '', locked: locked === 1 };
   }
 
-  private async writeL2(key: string, json: string, tags: readonly string[], ttlMs: number, generation: string | undefined): Promise<void> {
+  private async writeL2(key: string, json: string, tags: readonly string[], ttlMs: number, generation: string | undefined, lockToken: string | undefined): Promise<void> {
     const full = this.redisKey(key);
     // Without a generation (a plain set(), no load raced with it) the check is skipped.
-    const args = [generation ?? '', json, ttlMs, generation === undefined ? '1' : '0'];
-    await this.call('set', (redis) => redis.eval(WRITE_SCRIPT, 2 + tags.length, full, `${full}#gen`, ...tags.map((tag) => this.tagKey(tag)), ...args));
+    const args = [generation ?? '', json, ttlMs, generation === undefined ? '1' : '0', lockToken ?? ''];
+    await this.call('set', (redis) => this.script(redis, 'cacheWrite', 3 + tags.length, full, `${full}#gen`, `${full}#lock`, ...tags.map((tag) => this.tagKey(tag)), ...args));
+  }
+
+  private async unlock(key: string, token: string): Promise<void> {
+    await this.call('unlock', (redis) => this.script(redis, 'cacheUnlock', 1, `${this.redisKey(key)}#lock`, token));
+  }
+
+  /** Runs one of the scripts defined at construction (EVALSHA, falling back to EVAL once per connection). */
+  private script(redis: Redis, name: keyof typeof SCRIPTS, ...args: Array<string | number>): Promise<unknown> {
+    return (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name]!(...args);
   }
 
   /** Tells the other replicas to drop these keys and tags from their L1. */
@@ -474,7 +523,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     // The generation outlives any load that could be racing: loads are bounded by the statement timeout.
     const generationTtlMs = Math.max(60_000, this.config.CACHE_LOCK_TTL_MS * 2);
     const result = await this.call('invalidate', (redis) =>
-      redis.eval(INVALIDATE_SCRIPT, keys.length + tags.length, ...keys.map((key) => this.redisKey(key)), ...tags.map((tag) => this.tagKey(tag)), generationTtlMs, tags.length),
+      this.script(redis, 'cacheInvalidate', keys.length + tags.length, ...keys.map((key) => this.redisKey(key)), ...tags.map((tag) => this.tagKey(tag)), generationTtlMs, tags.length),
     );
     if (result === FAILED) return undefined;
     const head = `${this.config.CACHE_KEY_PREFIX}:`;
