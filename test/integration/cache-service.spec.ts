@@ -115,7 +115,9 @@ describe('cache port in one process (no Redis)', () => {
 
 describe.skipIf(!REDIS_URL)('cache port on Redis (two replicas)', () => {
   const prefix = `gw-test:cache-port:${randomBytes(6).toString('hex')}`;
-  const env = { REDIS_URL: REDIS_URL ?? '', CACHE_KEY_PREFIX: prefix, CACHE_LOCK_WAIT_MS: '2000' };
+  // Generous Redis timeout and lock expiry: on a loaded machine a slow reply must not turn into a
+  // second load, which is what these tests count.
+  const env = { REDIS_URL: REDIS_URL ?? '', CACHE_KEY_PREFIX: prefix, CACHE_LOCK_WAIT_MS: '3000', CACHE_LOCK_TTL_MS: '30000', CACHE_REDIS_TIMEOUT_MS: '5000' };
   let a: { cache: CacheService; metrics: MetricsService };
   let b: { cache: CacheService; metrics: MetricsService };
   let redis: Redis;

@@ -32,9 +32,10 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
   let b: TestApp;
   beforeAll(async () => {
     // A thousand requests queue their authentication reads on the pool ahead of the one user load,
-    // which on a busy machine can take longer than the default 1 s the other replica waits before
-    // loading itself; the wait is generous here so the test is about the lock, not the machine.
-    const env = { REDIS_URL: REDIS_URL ?? '', CACHE_LOCK_WAIT_MS: '20000' };
+    // and keep this process's event loop busy: on a loaded machine the load can outlast the default
+    // lock (5 s) and wait (1 s), and a Redis reply its 250 ms timeout. Those bounds are generous
+    // here so the test is about the lock, not the machine.
+    const env = { REDIS_URL: REDIS_URL ?? '', CACHE_LOCK_WAIT_MS: '30000', CACHE_LOCK_TTL_MS: '60000', CACHE_REDIS_TIMEOUT_MS: '10000' };
     a = await startTestApp(env);
     b = await startTestApp(env, { shareDatabaseOf: a });
     await Promise.all([a.app.get(CacheService).ready(), b.app.get(CacheService).ready()]);
@@ -64,6 +65,7 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
     expect((await userLoads(a.app)) + (await userLoads(b.app)) - before).toBe(1);
     // The instance without the lock waited for the value instead of loading.
     expect((await counter(a.app, 'cache_lock_waits_total', { outcome: 'timeout' })) + (await counter(b.app, 'cache_lock_waits_total', { outcome: 'timeout' }))).toBe(0);
+    expect((await counter(a.app, 'cache_redis_errors_total', {})) + (await counter(b.app, 'cache_redis_errors_total', {}))).toBe(0);
   });
 
   it('an update through instance A is what instance B serves on the next read', async () => {
