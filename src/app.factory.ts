@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
 import { sendRestError } from './platform/errors/send-rest-error.js';
+import { registerHttpCaching } from './platform/http-cache/http-cache.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
 import { acceptRequestId, requestContext } from './platform/observability/request-context.js';
@@ -99,6 +100,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
     const traceparent = request.headers.traceparent;
     requestContext.run({ requestId: request.id, traceparent: typeof traceparent === 'string' ? traceparent : undefined }, done);
   });
+  // ETag and 304 for routes marked with @HttpCache, computed on the serialized body.
+  registerHttpCaching(fastify);
   fastify.addHook('onResponse', (request, reply, done) => {
     // The route template keeps label cardinality bounded; unmatched URLs share one label.
     const route = request.routeOptions.url ?? 'unmatched';

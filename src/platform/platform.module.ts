@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Logger } from 'pino';
+import { CacheModule } from './cache/cache.module.js';
 import { APP_CONFIG, type AppConfig } from './config/config.schema.js';
 import { DatabaseService } from './database/database.service.js';
 import { HealthController } from './health/health.controller.js';
@@ -13,7 +14,8 @@ import { SecurityModule } from './security/security.module.js';
 
 /**
  * Infrastructure every module may inject: configuration, logging, metrics, the database, health,
- * outbound HTTP clients (HttpClientFactory), and (through SecurityModule) password hashing, tokens and the login throttle.
+ * outbound HTTP clients (HttpClientFactory), the cache (CacheModule), and (through SecurityModule)
+ * password hashing, tokens and the login throttle.
  * Global so business modules do not re-import it.
  */
 @Global()
@@ -27,6 +29,7 @@ export class PlatformModule {
         // request line already records every 503.
         TerminusModule.forRoot({ logger: false, gracefulShutdownTimeoutMs: 0 }),
         SecurityModule,
+        CacheModule,
       ],
       controllers: [HealthController, MetricsController],
       providers: [

@@ -45,6 +45,7 @@ describe('OpenAPI documentation', () => {
         '/organizations/{id}/stats',
         '/users',
         '/users/batch',
+        '/users/lookup',
         '/users/{id}',
       ].sort(),
     );
@@ -74,6 +75,7 @@ describe('OpenAPI documentation', () => {
         'GET /users',
         'POST /users',
         'POST /users/batch',
+        'GET /users/lookup',
         'GET /users/{id}',
         'PATCH /users/{id}',
         'DELETE /users/{id}',

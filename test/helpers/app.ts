@@ -29,14 +29,26 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /**
+   * Another test app's database, to run a second replica on it (shared cache prefix too); it is
+   * left for the app that created it to drop.
+   */
+  shareDatabaseOf?: TestApp;
+}
+
 /**
  * Boots the real application on its own cloned database, ready for inject(). Logs are captured in
  * memory (tests assert on them) instead of printed.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const databaseUrl = await createTestDatabase();
+export async function startTestApp(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
+  const shared = options.shareDatabaseOf;
+  const databaseUrl = shared ? shared.config.DATABASE_URL! : await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
+    // Test files run in parallel on one Redis, each on its own database: the cache prefix follows
+    // the database, so replicas of one test share entries and other files never see them.
+    CACHE_KEY_PREFIX: `gw-test:${new URL(databaseUrl).pathname.slice(1)}`,
     MIGRATE_ON_START: 'false',
     LOG_LEVEL: 'info',
     DATA_DIR: '.data/test',
@@ -56,7 +68,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const { app } = await createApp(config, logger);
   app.get(LifecycleService).markServing();
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  const admin = await createPrincipal(app, sql, { role: 'admin', email: 'test-admin@principals.test', name: 'Test Admin' });
+  const admin = await createPrincipal(app, sql, { role: 'admin', email: shared ? undefined : 'test-admin@principals.test', name: 'Test Admin' });
   const anonymous = app.inject.bind(app) as (options: InjectOptions | string) => Promise<LightMyRequestResponse>;
   authorizeByDefault(app, anonymous, admin);
   return {
@@ -69,7 +81,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     async close() {
       await app.close();
       await endPool(sql);
-      await dropTestDatabase(databaseUrl);
+      if (!shared) await dropTestDatabase(databaseUrl);
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { HttpCache } from '../../platform/http-cache/http-cache.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { Authenticated } from '../../platform/security/authorization.decorators.js';
 import { CurrentPrincipal } from '../../platform/security/current-principal.js';
@@ -123,7 +124,7 @@ export class JwksController {
   // Public on purpose: public keys, fetched by verifiers that hold no token of ours.
   @Public()
   // Verifiers cache the key set; a new key is published at least this long before it signs.
-  @Header('cache-control', 'public, max-age=300')
+  @HttpCache({ scope: 'public', maxAgeSeconds: 300 })
   @ApiOkResponse({ type: JwksDto, description: 'Public keys that verify access tokens (no private parts)' })
   jwks(): JwksDto {
     return this.auth.jwks();

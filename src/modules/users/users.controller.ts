@@ -11,6 +11,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { AppError } from '../../platform/errors/app-error.js';
+import { HttpCache } from '../../platform/http-cache/http-cache.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { Authenticated, RequirePermissions } from '../../platform/security/authorization.decorators.js';
 import { CurrentPrincipal } from '../../platform/security/current-principal.js';
@@ -21,6 +22,7 @@ import {
   BatchCreateUsersDto,
   CreateUserDto,
   ListUsersQueryDto,
+  LookupUserQueryDto,
   UpdateUserDto,
   UserDto,
   UserPageDto,
@@ -35,14 +37,26 @@ export class UsersController {
 
   @Get()
   @RequirePermissions('users:read')
+  @HttpCache({ scope: 'private' })
   @ApiOkResponse({ type: UserPageDto, description: "Users of the caller's organization (every one for platform admins). Offset mode by default; keyset mode when ?cursor= is given" })
   list(@CurrentPrincipal() caller: Principal, @Query() query: ListUsersQueryDto): Promise<UserPageDto> {
     return this.users.list(caller, query);
   }
 
+  @Get('lookup')
+  @RequirePermissions('users:read')
+  @HttpCache({ scope: 'private' })
+  // The email is a query parameter, not a path segment: request lines are logged without the query.
+  @ApiOkResponse({ type: UserDto, description: "The user with this email, in the caller's organization (any, for platform admins)" })
+  @ApiNotFoundResponse({ description: 'USER_NOT_FOUND, also for users of other organizations' })
+  lookup(@CurrentPrincipal() caller: Principal, @Query() query: LookupUserQueryDto): Promise<UserDto> {
+    return this.users.findByEmail(caller, query.email);
+  }
+
   @Get(':id')
   // Any signed-in user may read itself; others need users:read in the same organization (service).
   @Authenticated()
+  @HttpCache({ scope: 'private' })
   @ApiOkResponse({ type: UserDto })
   @ApiForbiddenResponse({ description: 'FORBIDDEN: another user of the organization, without users:read' })
   @ApiNotFoundResponse({ description: 'USER_NOT_FOUND, also for users of other organizations' })

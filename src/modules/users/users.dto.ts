@@ -211,6 +211,13 @@ export class ListUsersQueryDto {
   cursor?: string;
 }
 
+export class LookupUserQueryDto {
+  @ApiProperty({ example: 'ada@example.com', maxLength: 254, description: 'Exact email, case-insensitive' })
+  @MaxLength(254)
+  @IsEmail({}, { message: 'email must be a valid email address' })
+  email!: string;
+}
+
 export class BatchCreateUsersDto {
   @ApiProperty({ type: () => [CreateUserDto], minItems: 1, maxItems: 100, description: 'Each item is validated on its own' })
   @IsArray()

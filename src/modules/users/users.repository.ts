@@ -261,8 +261,14 @@ export class UsersRepository {
    * undefined when it does not exist. Deciding on the locked row means a concurrent move to
    * another organization cannot slip between the check and the write.
    */
-  async lockById(db: DbExecutor, id: string): Promise<{ id: string; organization_id: string | null } | undefined> {
-    return db.selectFrom('users').select(['id', 'organization_id']).where('id', '=', id).forUpdate().executeTakeFirst();
+  async lockById(db: DbExecutor, id: string): Promise<{ id: string; organization_id: string | null; email: string } | undefined> {
+    return db.selectFrom('users').select(['id', 'organization_id', 'email']).where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  /** The id behind an email, case-insensitively (users_email_lower_key); what the by-email cache stores. */
+  async findIdByEmail(db: DbExecutor, email: string): Promise<string | undefined> {
+    const row = await db.selectFrom('users').select('id').where(sql`lower(email)`, '=', email.trim().toLowerCase()).executeTakeFirst();
+    return row?.id;
   }
 
   async emailTakenByOther(db: DbExecutor, email: string, id: string): Promise<boolean> {

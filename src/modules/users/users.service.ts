@@ -9,6 +9,7 @@ import { errorCodes } from '../../platform/errors/error-codes.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { ResourceAccessService } from '../access/access.service.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
+import { UsersCache } from './users.cache.js';
 import type {
   BatchCreateResultDto,
   BatchItemResultDto,
@@ -163,6 +164,7 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly organizations: OrganizationsService,
     private readonly access: ResourceAccessService,
+    private readonly usersCache: UsersCache,
   ) {}
 
   /** Users of the caller's organization (every organization for platform admins), filtered and paginated. */
@@ -220,10 +222,28 @@ export class UsersService {
   /** One user: itself, or one of its organization with `users:read`; another tenant's is USER_NOT_FOUND. */
   async findOne(caller: Principal, id: string): Promise<UserDto> {
     // The tenant of the target decides, so it is read first; nothing is returned before the decision.
-    const row = await this.users.findById(this.database.db, id);
-    if (!row) throw userNotFound();
-    await this.access.assert(caller, { type: 'user', organizationId: row.organization_id, ownerId: row.id }, 'read', userNotFound);
-    return toUserDto(row);
+    const user = await this.cachedUser(id);
+    if (!user) throw userNotFound();
+    await this.access.assert(caller, { type: 'user', organizationId: user.organizationId, ownerId: user.id }, 'read', userNotFound);
+    return user;
+  }
+
+  /** The user with this email (case-insensitive), under findOne's rules; needs `users:read`. */
+  async findByEmail(caller: Principal, email: string): Promise<UserDto> {
+    if (!this.access.holds(caller, 'users:read')) throw forbidden();
+    const wanted = email.trim().toLowerCase();
+    const id = await this.usersCache.idByEmail(wanted, () => this.users.findIdByEmail(this.database.db, wanted));
+    let user = id === undefined ? undefined : await this.cachedUser(id);
+    if (user && user.email.toLowerCase() !== wanted) {
+      // The index trails an email change only if an invalidation was lost; the user's own entry is
+      // authoritative, so the index entry goes and the database answers.
+      await this.usersCache.invalidateAfterCommit(this.database.db, { ids: [], emails: [wanted] });
+      const freshId = await this.users.findIdByEmail(this.database.db, wanted);
+      user = freshId === undefined ? undefined : await this.cachedUser(freshId);
+    }
+    if (!user) throw userNotFound();
+    await this.access.assert(caller, { type: 'user', organizationId: user.organizationId, ownerId: user.id }, 'read', userNotFound);
+    return user;
   }
 
   /** Creates a user in the caller's organization (platform admins: any, or none when omitted). */
@@ -237,6 +257,8 @@ export class UsersService {
       this.database.transaction(async (trx) => {
         const inserted = await this.users.insert(trx, this.newUserRow(id, decided));
         if (!inserted) throw duplicateEmail();
+        // The email may be cached as "not found".
+        await this.usersCache.invalidateAfterCommit(trx, { ids: [id], emails: [decided.email] });
         const profile = profileFields(input.profile);
         if (profile) await this.users.upsertProfile(trx, id, profile);
         return this.readBack(trx, id);
@@ -265,6 +287,7 @@ export class UsersService {
         if (input.status !== undefined) changes.status = input.status;
         if (input.metadata !== undefined) changes.metadata = JSON.stringify(input.metadata);
         await this.users.update(trx, id, changes);
+        await this.usersCache.invalidateAfterCommit(trx, { ids: [id], emails: input.email === undefined ? [] : [target.email, input.email] });
         const profile = profileFields(input.profile);
         if (profile && Object.keys(profile).length > 0) await this.users.upsertProfile(trx, id, profile);
         return this.readBack(trx, id);
@@ -280,6 +303,7 @@ export class UsersService {
       if (!target) throw userNotFound();
       await this.access.assert(caller, { type: 'user', organizationId: target.organization_id, ownerId: target.id }, 'delete', userNotFound);
       if (!(await this.users.delete(trx, id))) throw userNotFound();
+      await this.usersCache.invalidateAfterCommit(trx, { ids: [id], emails: [target.email] });
     });
   }
 
@@ -315,6 +339,8 @@ export class UsersService {
             return profile && insertedIds.has(c.id) ? [{ user_id: c.id, ...profile }] : [];
           }),
         );
+        const createdItems = insertable.filter((c) => insertedIds.has(c.id));
+        await this.usersCache.invalidateAfterCommit(trx, { ids: createdItems.map((c) => c.id), emails: createdItems.map((c) => c.input.email) });
         const created = await this.users.findByIds(trx, [...insertedIds]);
         return { inserted: insertedIds, rows: new Map(created.map((row) => [row.id, toUserDto(row)])) };
       }),
@@ -340,9 +366,9 @@ export class UsersService {
 
   /** The user as a client sees it, for the user's own session (login, password change). */
   async findById(id: string): Promise<UserDto> {
-    const row = await this.users.findById(this.database.db, id);
-    if (!row) throw userNotFound();
-    return toUserDto(row);
+    const user = await this.cachedUser(id);
+    if (!user) throw userNotFound();
+    return user;
   }
 
   async findCredentialsByEmail(email: string): Promise<UserCredentials | undefined> {
@@ -371,6 +397,7 @@ export class UsersService {
       }),
     );
     if (!inserted) throw duplicateEmail();
+    await this.usersCache.invalidateAfterCommit(db, { ids: [id], emails: [input.email] });
     return this.readBack(db, id);
   }
 
@@ -379,6 +406,7 @@ export class UsersService {
     await this.users.update(db, id, { role: 'admin', status: 'active', organization_id: organizationId });
     // A new password also ends every session that used the old one.
     if (passwordHash !== undefined) await this.users.setPasswordHash(db, id, passwordHash, true);
+    await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
     return this.readBack(db, id);
   }
 
@@ -388,15 +416,18 @@ export class UsersService {
    */
   async setPasswordHash(id: string, passwordHash: string, revokeTokens: boolean, db: DbExecutor = this.database.db): Promise<void> {
     await this.users.setPasswordHash(db, id, passwordHash, revokeTokens);
+    await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
   }
 
   /** Invalidates every access token of the user (logout everywhere). */
   async revokeAccessTokens(id: string, db: DbExecutor = this.database.db): Promise<void> {
     await this.users.bumpTokenVersion(db, id);
+    await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
   }
 
   async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<void> {
     await this.users.recordLogin(db, id);
+    await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
   }
 
   /** FORBIDDEN unless the caller may write every privileged field the input names. */
@@ -444,6 +475,14 @@ export class UsersService {
       ...(input.status && { status: input.status }),
       metadata: JSON.stringify(input.metadata ?? {}),
     };
+  }
+
+  /** The user as a client sees it, through the cache (see UsersCache); undefined when there is none. */
+  private cachedUser(id: string): Promise<UserDto | undefined> {
+    return this.usersCache.byId(id, async () => {
+      const row = await this.users.findById(this.database.db, id);
+      return row && toUserDto(row);
+    });
   }
 
   private async readBack(db: DbExecutor, id: string): Promise<UserDto> {

@@ -235,6 +235,64 @@ const spec = {
     fallback: (): string | undefined => undefined,
     parse: (raw: string): string | undefined => url('redis:', 'rediss:')(raw),
   },
+  CACHE_KEY_PREFIX: {
+    description: 'prefix of every cache key and of the invalidation channel in Redis (one per deployment sharing a Redis)',
+    fallback: () => 'groundwork:cache',
+    parse: (raw: string): string => {
+      if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(raw)) fail('must be 1-64 characters of A-Z a-z 0-9 : _ . -');
+      return raw;
+    },
+  },
+  CACHE_TTL_SECONDS: {
+    description: 'how long a cached value lives in Redis (L2) unless the caller says otherwise',
+    fallback: () => 300,
+    parse: integer(1, 86_400),
+  },
+  CACHE_NEGATIVE_TTL_SECONDS: {
+    description: 'how long a "not found" answer is cached, so lookups of missing rows do not all reach the database',
+    fallback: () => 15,
+    parse: integer(0, 3600),
+  },
+  CACHE_L1_TTL_SECONDS: {
+    description: 'how long a value lives in the in-process LRU (L1); bounds staleness if an invalidation message is lost',
+    fallback: () => 30,
+    parse: integer(1, 3600),
+  },
+  CACHE_L1_MAX_ENTRIES: {
+    description: 'most entries the in-process LRU (L1) holds',
+    fallback: () => 10_000,
+    parse: integer(1, 10_000_000),
+  },
+  CACHE_L1_MAX_BYTES: {
+    description: 'most bytes (serialized size) the in-process LRU (L1) holds',
+    fallback: () => 67_108_864,
+    parse: integer(1024, 17_179_869_184),
+  },
+  CACHE_LOCK_TTL_MS: {
+    description: 'expiry of the Redis lock one replica holds while it loads a missing value (stampede protection)',
+    fallback: () => 5000,
+    parse: integer(100, 60_000),
+  },
+  CACHE_LOCK_WAIT_MS: {
+    description: 'how long other replicas wait for the lock holder\'s value before loading it themselves',
+    fallback: () => 1000,
+    parse: integer(0, 30_000),
+  },
+  CACHE_REDIS_TIMEOUT_MS: {
+    description: 'a Redis cache command slower than this counts as a failure and the request goes on without L2',
+    fallback: () => 250,
+    parse: integer(10, 10_000),
+  },
+  CACHE_BREAKER_THRESHOLD: {
+    description: 'consecutive Redis cache failures that open the circuit breaker (Redis is then skipped)',
+    fallback: () => 5,
+    parse: integer(1, 1000),
+  },
+  CACHE_BREAKER_HALF_OPEN_MS: {
+    description: 'how long the open circuit breaker skips Redis before letting one trial command through',
+    fallback: () => 5000,
+    parse: integer(100, 600_000),
+  },
   QUEUE_DRIVER: {
     description: '`pgboss` or `bullmq` (needs REDIS_URL)',
     fallback: (): QueueDriver => 'pgboss',

@@ -19,6 +19,26 @@ export interface RetryObserver {
   onExhausted(isolation: IsolationLevel): void;
 }
 
+/** Work to run once a transaction has committed, registered by afterCommit(), per attempt. */
+const afterCommitHooks = new WeakMap<object, Array<() => Promise<void>>>();
+
+/**
+ * Runs `hook` once the transaction `db` belongs to has committed, or at once when `db` is not a
+ * transaction (the statement already committed). A rolled-back attempt drops its hooks. For side
+ * effects that must not be seen before the data is, such as cache invalidation: done before the
+ * commit, a concurrent read could cache the old row again.
+ */
+export async function afterCommit(db: Kysely<Database> | Transaction<Database>, hook: () => Promise<void>): Promise<void> {
+  const hooks = afterCommitHooks.get(db);
+  if (hooks) {
+    hooks.push(hook);
+    return;
+  }
+  // A transaction not opened by runInTransaction has no commit we could wait for.
+  if (db.isTransaction) throw new Error('afterCommit needs a transaction from runInTransaction (DatabaseService.transaction)');
+  await hook();
+}
+
 export function sqlstateOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -43,7 +63,16 @@ export async function runInTransaction<T>(
 
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().setIsolationLevel(isolation).execute(work);
+      const hooks: Array<() => Promise<void>> = [];
+      const result = await db
+        .transaction()
+        .setIsolationLevel(isolation)
+        .execute((trx) => {
+          afterCommitHooks.set(trx, hooks);
+          return work(trx);
+        });
+      for (const hook of hooks) await hook();
+      return result;
     } catch (error) {
       const sqlstate = sqlstateOf(error);
       if (sqlstate === undefined || !RETRYABLE_SQLSTATES.has(sqlstate)) throw error;
