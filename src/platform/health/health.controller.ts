@@ -3,6 +3,7 @@ import {
   Controller,
   Get,
   Inject,
+  Optional,
   ServiceUnavailableException,
   UseFilters,
   type ArgumentsHost,
@@ -22,6 +23,7 @@ import type { FastifyReply } from 'fastify';
 import path from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/config.schema.js';
 import { DatabaseService } from '../database/database.service.js';
+import { EventsRuntime } from '../events/events.runtime.js';
 import { Public } from '../security/public.decorator.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -54,6 +56,8 @@ export class HealthController {
     private readonly database: DatabaseService,
     private readonly lifecycle: LifecycleService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    // Optional: an application assembled without the events module still has health endpoints.
+    @Optional() private readonly events?: EventsRuntime,
   ) {}
 
   @Get('live')
@@ -71,12 +75,13 @@ export class HealthController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Details: database, disk space of DATA_DIR, heap' })
+  @ApiOperation({ summary: 'Details: database, events (Kafka, outbox backlog), disk space of DATA_DIR, heap' })
   @HealthCheck()
   details(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.lifecycleCheck(),
       () => this.databaseCheck(),
+      () => this.eventsCheck(),
       () => this.diskCheck(),
       () => this.memory.checkHeap('memory_heap', HEAP_LIMIT_BYTES),
     ]);
@@ -91,6 +96,21 @@ export class HealthController {
       // read at all, which is also "down", not a 500 from the health endpoint.
       if (error instanceof Error && 'causes' in error) throw error;
       return this.indicators.check('disk').down({ message: 'disk usage could not be read' });
+    }
+  }
+
+  /**
+   * Events: down when Kafka is configured and does not answer. Only here, never in readiness: with
+   * the broker down the API keeps working and the outbox buffers, so replicas must stay in service.
+   */
+  private async eventsCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('events');
+    if (!this.events) return indicator.up({ transport: 'none' });
+    try {
+      const status = await this.events.status();
+      return status.kafka === 'down' ? indicator.down({ ...status }) : indicator.up({ ...status });
+    } catch {
+      return indicator.down({ message: 'events status could not be read' });
     }
   }
 

@@ -1,0 +1,8 @@
+import type { EventEnvelope } from './event-envelope.js';
+
+/** Where the relay hands events: Kafka, or the in-process consumer pipeline when no broker is set. */
+export interface EventTransport {
+  readonly name: 'kafka' | 'in-process';
+  /** Publishes the events in order; resolves once every one is acknowledged (acks=all for Kafka). */
+  publish(events: readonly EventEnvelope[]): Promise<void>;
+}
