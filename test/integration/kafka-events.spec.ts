@@ -77,7 +77,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       });
       await eventually(async () => {
         const { rows: published } = await t.sql.query<{ published_at: Date | null }>('SELECT published_at FROM outbox WHERE id = $1', [envelope.eventId]);
-        return published[0]?.published_at != null;
+        return published[0]?.published_at instanceof Date;
       });
     });
 
@@ -122,7 +122,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       try {
         await eventually(async () => {
           const { rows } = await t.sql.query<{ published_at: Date | null }>('SELECT published_at FROM outbox WHERE id = $1', [eventId]);
-          return rows[0]?.published_at != null;
+          return rows[0]?.published_at instanceof Date;
         });
       } finally {
         await relay.stop();
@@ -224,7 +224,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       expect(letter.value).toBe('{not json');
       expect(Object.fromEntries(letter.headers)).toMatchObject({ 'x-consumer': 'envelope-parser', 'x-attempts': '1' });
       expect(Object.fromEntries(letter.headers)['x-error']).toMatch(/^malformed message/);
-      await eventually(async () => t.logs.some((line) => line.msg === 'unknown event type; skipped' && line.eventType === 'SomethingNew'), 20_000, 'the skip');
+      await eventually(() => Promise.resolve(t.logs.some((line) => line.msg === 'unknown event type; skipped' && line.eventType === 'SomethingNew')), 20_000, 'the skip');
       expect(dead.filter((m) => m.key === `${key}-unknown`)).toEqual([]);
     });
   });
