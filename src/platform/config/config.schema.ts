@@ -216,7 +216,7 @@ const spec = {
   },
   EVENTS_RELAY_BATCH_SIZE: {
     description: 'outbox rows the relay publishes per batch',
-    fallback: (): number => 500,
+    fallback: (): number => 1000,
     parse: integer(1, 10_000),
   },
   EVENTS_RELAY_POLL_MS: {

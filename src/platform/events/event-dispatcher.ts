@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { DatabaseService } from '../database/database.service.js';
 import { requestContext } from '../observability/request-context.js';
 import type { EventEnvelope } from './event-envelope.js';
 import type { EventHandler, EventHandlerRegistry } from './event-handlers.js';
 import type { DeadLetter, EventStore } from './event-store.js';
+import type { EventsDatabase } from './event-transport.js';
 import type { EventsMetrics } from './events.metrics.js';
 
 /** Where a message goes when a handler gives up on it: `<topic>.dlq` with Kafka, the table in process. */
@@ -22,7 +22,7 @@ export interface DispatcherOptions {
  */
 export class EventDispatcher {
   constructor(
-    private readonly database: DatabaseService,
+    private readonly database: EventsDatabase,
     private readonly store: EventStore,
     private readonly registry: EventHandlerRegistry,
     private readonly metrics: EventsMetrics,

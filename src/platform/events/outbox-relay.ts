@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { DatabaseService } from '../database/database.service.js';
 import { toEnvelope, type EventStore } from './event-store.js';
-import type { EventTransport } from './event-transport.js';
+import type { EventsDatabase, EventTransport } from './event-transport.js';
 import { OUTBOX_CHANNEL } from './event-writer.js';
 import type { EventsMetrics } from './events.metrics.js';
 
@@ -38,7 +37,7 @@ export class OutboxRelay {
   private connectionBroken = false;
 
   constructor(
-    private readonly database: DatabaseService,
+    private readonly database: EventsDatabase,
     private readonly store: EventStore,
     private readonly transport: EventTransport,
     private readonly metrics: EventsMetrics,
@@ -110,7 +109,10 @@ export class OutboxRelay {
       }
       this.sessionPid = rows[0].pid;
       this.connectionBroken = false;
-      client.on('error', () => (this.connectionBroken = true));
+      client.on('error', (error) => {
+        this.connectionBroken = true;
+        this.logger.warn({ err: error }, 'outbox relay lock connection failed');
+      });
       client.on('notification', () => {
         this.notified = true;
         this.wake?.();
