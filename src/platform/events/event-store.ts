@@ -65,7 +65,8 @@ export class EventStore {
   }
 
   async markPublished(trx: Transaction<Database>, ids: readonly string[]): Promise<void> {
-    await trx.updateTable('outbox').set({ published_at: sql<Date>`now()` }).where('id', 'in', ids).execute();
+    // One array parameter instead of one parameter per id: a 1000-row batch stays one small statement.
+    await sql`UPDATE outbox SET published_at = now() WHERE id = ANY(${ids}::uuid[])`.execute(trx);
   }
 
   /** Counts a failed publication on the rows (outside the rolled-back relay transaction). */
