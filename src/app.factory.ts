@@ -12,6 +12,7 @@ import { registerHttpCaching } from './platform/http-cache/http-cache.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
 import { acceptRequestId, requestContext } from './platform/observability/request-context.js';
+import { isTraceparent } from './platform/events/event-envelope.js';
 
 // Probes and scrapes would drown the log; they are logged only when they fail.
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
@@ -95,10 +96,9 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
   // the request id. preHandler, not onRequest: body parsing runs on stream events that would
   // not keep a context entered earlier.
   fastify.addHook('preHandler', (request, _reply, done) => {
-    // The incoming traceparent is kept as received (a string read, nothing parsed on the hot path);
-    // the outbound HTTP client validates it when a call continues the trace.
+    // The incoming traceparent is kept only when well-formed; outbound calls and events continue it.
     const traceparent = request.headers.traceparent;
-    requestContext.run({ requestId: request.id, traceparent: typeof traceparent === 'string' ? traceparent : undefined }, done);
+    requestContext.run(isTraceparent(traceparent) ? { requestId: request.id, traceparent } : { requestId: request.id }, done);
   });
   // ETag and 304 for routes marked with @HttpCache, computed on the serialized body.
   registerHttpCaching(fastify);

@@ -303,6 +303,39 @@ const spec = {
     fallback: (): string[] | undefined => undefined,
     parse: (raw: string): string[] | undefined => brokerList(raw),
   },
+  KAFKA_TOPIC_PREFIX: {
+    description: 'prefix of every Kafka topic and consumer group name (topic = prefix + aggregate type)',
+    fallback: (): string => 'groundwork.',
+    parse: (raw: string): string => {
+      if (!/^[A-Za-z0-9._-]{1,100}$/.test(raw)) fail('must be 1 to 100 characters of A-Z a-z 0-9 . _ -');
+      return raw;
+    },
+  },
+  EVENTS_RELAY_BATCH_SIZE: {
+    description: 'outbox rows the relay publishes per batch',
+    fallback: (): number => 1000,
+    parse: integer(1, 10_000),
+  },
+  EVENTS_RELAY_POLL_MS: {
+    description: 'relay polling interval when no NOTIFY arrives, and how often a standby relay tries to take over',
+    fallback: (): number => 1000,
+    parse: integer(20, 60_000),
+  },
+  EVENTS_HANDLER_MAX_ATTEMPTS: {
+    description: 'attempts of an event handler before the event is dead-lettered',
+    fallback: (): number => 5,
+    parse: integer(1, 100),
+  },
+  EVENTS_HANDLER_RETRY_BASE_MS: {
+    description: 'base delay of the exponential backoff between handler attempts',
+    fallback: (): number => 200,
+    parse: integer(1, 60_000),
+  },
+  EVENTS_OUTBOX_RETENTION_HOURS: {
+    description: 'how long published outbox rows (and inbox rows) are kept before they are purged',
+    fallback: (): number => 24,
+    parse: integer(1, 8760),
+  },
   SMTP_URL: {
     description: 'SMTP server; unset writes emails as .eml files under DATA_DIR/mail',
     sensitive: true,

@@ -23,6 +23,7 @@ export type DbExecutor = Kysely<Database> | Transaction<Database>;
 export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   private embedded: EmbeddedPostgres | undefined;
   private pool!: pg.Pool;
+  private connectionString!: string;
   private kysely!: Kysely<Database>;
   /** Clients whose connection is open, so shutdown can wait for them to close (see clientsClosed). */
   private readonly openClients = new Set<pg.PoolClient>();
@@ -56,6 +57,7 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       this.logger.info({ port: this.embedded.port }, 'embedded PostgreSQL started');
     }
 
+    this.connectionString = connectionString;
     this.pool = new pg.Pool({
       connectionString,
       max: this.config.DATABASE_POOL_SIZE,
@@ -94,6 +96,18 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       onRetry: (isolation, sqlstate) => this.metrics.transactionRetries.inc({ isolation, sqlstate }),
       onExhausted: (isolation) => this.metrics.transactionFailures.inc({ isolation }),
     });
+  }
+
+  /**
+   * A connected client outside the pool, for work that owns a session: LISTEN and session-level
+   * advisory locks (the outbox relay). The caller ends it; it has no statement timeout.
+   */
+  async dedicatedClient(applicationName: string): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: applicationName, connectionTimeoutMillis: 5_000 });
+    // Without a listener, a dropped connection's 'error' event would be an uncaught exception.
+    client.on('error', (error) => this.logger.debug({ err: error }, 'dedicated PostgreSQL client error'));
+    await client.connect();
+    return client;
   }
 
   async ping(): Promise<void> {

@@ -3,6 +3,7 @@ import {
   Controller,
   Get,
   Inject,
+  Optional,
   ServiceUnavailableException,
   UseFilters,
   type ArgumentsHost,
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { CacheService } from '../cache/cache.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.schema.js';
 import { DatabaseService } from '../database/database.service.js';
+import { EventsRuntime } from '../events/events.runtime.js';
 import { Public } from '../security/public.decorator.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -56,6 +58,8 @@ export class HealthController {
     private readonly lifecycle: LifecycleService,
     private readonly cache: CacheService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    // Optional: an application assembled without the events module still has health endpoints.
+    @Optional() private readonly events?: EventsRuntime,
   ) {}
 
   @Get('live')
@@ -73,13 +77,14 @@ export class HealthController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Details: database, cache (Redis up, degraded or disabled), disk space of DATA_DIR, heap' })
+  @ApiOperation({ summary: 'Details: database, cache (Redis up, degraded or disabled), events (Kafka, outbox backlog), disk space of DATA_DIR, heap' })
   @HealthCheck()
   details(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.lifecycleCheck(),
       () => this.databaseCheck(),
       () => this.cacheCheck(),
+      () => this.eventsCheck(),
       () => this.diskCheck(),
       () => this.memory.checkHeap('memory_heap', HEAP_LIMIT_BYTES),
     ]);
@@ -102,6 +107,21 @@ export class HealthController {
       // read at all, which is also "down", not a 500 from the health endpoint.
       if (error instanceof Error && 'causes' in error) throw error;
       return this.indicators.check('disk').down({ message: 'disk usage could not be read' });
+    }
+  }
+
+  /**
+   * Events: down when Kafka is configured and does not answer. Only here, never in readiness: with
+   * the broker down the API keeps working and the outbox buffers, so replicas must stay in service.
+   */
+  private async eventsCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('events');
+    if (!this.events) return indicator.up({ transport: 'none' });
+    try {
+      const status = await this.events.status();
+      return status.kafka === 'down' ? indicator.down({ ...status }) : indicator.up({ ...status });
+    } catch {
+      return indicator.down({ message: 'events status could not be read' });
     }
   }
 
