@@ -11,6 +11,7 @@ import { sendRestError } from './platform/errors/send-rest-error.js';
 import { MetricsService } from './platform/observability/metrics.js';
 import { PinoNestLogger } from './platform/observability/nest-logger.js';
 import { acceptRequestId, requestContext } from './platform/observability/request-context.js';
+import { isTraceparent } from './platform/events/event-envelope.js';
 
 // Probes and scrapes would drown the log; they are logged only when they fail.
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
@@ -86,7 +87,8 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
   // the request id. preHandler, not onRequest: body parsing runs on stream events that would
   // not keep a context entered earlier.
   fastify.addHook('preHandler', (request, _reply, done) => {
-    requestContext.run({ requestId: request.id }, done);
+    const traceparent = request.headers.traceparent;
+    requestContext.run(isTraceparent(traceparent) ? { requestId: request.id, traceparent } : { requestId: request.id }, done);
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     // The route template keeps label cardinality bounded; unmatched URLs share one label.

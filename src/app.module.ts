@@ -8,6 +8,7 @@ import { UsersModule } from './modules/users/users.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
 import { RestExceptionFilter } from './platform/errors/rest-exception.filter.js';
 import { createValidationPipe } from './platform/errors/validation.js';
+import { EventsModule } from './platform/events/events.module.js';
 import { PlatformModule } from './platform/platform.module.js';
 
 /** The composition root: platform, business modules, and the global pipe and filter. */
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot(config, logger), OrganizationsModule, UsersModule, AuthModule, ProductsModule],
+      imports: [PlatformModule.forRoot(config, logger), EventsModule, OrganizationsModule, UsersModule, AuthModule, ProductsModule],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: RestExceptionFilter },

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
+import type { Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { DatabaseService, type DbExecutor } from '../../platform/database/database.service.js';
 import { sqlstateOf } from '../../platform/database/transaction.js';
 import { decodeCursor, encodeCursor, PAGE_SIZE } from '../../platform/database/pagination.js';
-import type { NewUserRow, UserRole, UserStatus, UserUpdate } from '../../platform/database/database.types.js';
+import type { Database, NewUserRow, UserRole, UserStatus, UserUpdate } from '../../platform/database/database.types.js';
 import { AppError } from '../../platform/errors/app-error.js';
 import { errorCodes } from '../../platform/errors/error-codes.js';
+import { EventWriter } from '../../platform/events/event-writer.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { ResourceAccessService } from '../access/access.service.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
@@ -19,6 +21,7 @@ import type {
   UserPageDto,
   UserProfileInput,
 } from './users.dto.js';
+import { userCreated, userDeleted, userUpdated } from './users.events.js';
 import {
   UsersRepository,
   type ProfileFields,
@@ -163,6 +166,7 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly organizations: OrganizationsService,
     private readonly access: ResourceAccessService,
+    private readonly events: EventWriter,
   ) {}
 
   /** Users of the caller's organization (every organization for platform admins), filtered and paginated. */
@@ -239,7 +243,9 @@ export class UsersService {
         if (!inserted) throw duplicateEmail();
         const profile = profileFields(input.profile);
         if (profile) await this.users.upsertProfile(trx, id, profile);
-        return this.readBack(trx, id);
+        const user = await this.readBack(trx, id);
+        await this.events.append(trx, userCreated(user));
+        return user;
       }),
     );
   }
@@ -267,7 +273,9 @@ export class UsersService {
         await this.users.update(trx, id, changes);
         const profile = profileFields(input.profile);
         if (profile && Object.keys(profile).length > 0) await this.users.upsertProfile(trx, id, profile);
-        return this.readBack(trx, id);
+        const user = await this.readBack(trx, id);
+        await this.events.append(trx, userUpdated(user, Object.keys(input).filter((key) => input[key as keyof UpdateUserDto] !== undefined)));
+        return user;
       }),
     );
   }
@@ -280,6 +288,7 @@ export class UsersService {
       if (!target) throw userNotFound();
       await this.access.assert(caller, { type: 'user', organizationId: target.organization_id, ownerId: target.id }, 'delete', userNotFound);
       if (!(await this.users.delete(trx, id))) throw userNotFound();
+      await this.events.append(trx, userDeleted(id, target.organization_id));
     });
   }
 
@@ -315,8 +324,9 @@ export class UsersService {
             return profile && insertedIds.has(c.id) ? [{ user_id: c.id, ...profile }] : [];
           }),
         );
-        const created = await this.users.findByIds(trx, [...insertedIds]);
-        return { inserted: insertedIds, rows: new Map(created.map((row) => [row.id, toUserDto(row)])) };
+        const created = (await this.users.findByIds(trx, [...insertedIds])).map(toUserDto);
+        await this.events.appendMany(trx, created.map(userCreated));
+        return { inserted: insertedIds, rows: new Map(created.map((user) => [user.id, user])) };
       }),
     );
 
@@ -358,28 +368,36 @@ export class UsersService {
   /** Creates an active user with a password; DUPLICATE_EMAIL when the email is taken. */
   async createWithPassword(input: NewUserWithPassword, db: DbExecutor = this.database.db): Promise<UserDto> {
     const id = uuidv7();
-    const inserted = await this.withReferenceErrors(() =>
-      this.users.insert(db, {
-        id,
-        email: input.email.trim(),
-        name: input.name,
-        organization_id: input.organizationId,
-        password_hash: input.passwordHash,
-        role: input.role,
-        status: 'active',
-        metadata: JSON.stringify({}),
-      }),
-    );
-    if (!inserted) throw duplicateEmail();
-    return this.readBack(db, id);
+    return this.withinTransaction(db, async (trx) => {
+      const inserted = await this.withReferenceErrors(() =>
+        this.users.insert(trx, {
+          id,
+          email: input.email.trim(),
+          name: input.name,
+          organization_id: input.organizationId,
+          password_hash: input.passwordHash,
+          role: input.role,
+          status: 'active',
+          metadata: JSON.stringify({}),
+        }),
+      );
+      if (!inserted) throw duplicateEmail();
+      const user = await this.readBack(trx, id);
+      await this.events.append(trx, userCreated(user));
+      return user;
+    });
   }
 
   /** Makes an existing user an active admin of `organizationId`, optionally with a new password. */
   async promoteToAdmin(id: string, organizationId: string, passwordHash: string | undefined, db: DbExecutor = this.database.db): Promise<UserDto> {
-    await this.users.update(db, id, { role: 'admin', status: 'active', organization_id: organizationId });
-    // A new password also ends every session that used the old one.
-    if (passwordHash !== undefined) await this.users.setPasswordHash(db, id, passwordHash, true);
-    return this.readBack(db, id);
+    return this.withinTransaction(db, async (trx) => {
+      await this.users.update(trx, id, { role: 'admin', status: 'active', organization_id: organizationId });
+      // A new password also ends every session that used the old one.
+      if (passwordHash !== undefined) await this.users.setPasswordHash(trx, id, passwordHash, true);
+      const user = await this.readBack(trx, id);
+      await this.events.append(trx, userUpdated(user, ['role', 'status', 'organizationId']));
+      return user;
+    });
   }
 
   /**
@@ -444,6 +462,11 @@ export class UsersService {
       ...(input.status && { status: input.status }),
       metadata: JSON.stringify(input.metadata ?? {}),
     };
+  }
+
+  /** Joins the caller's transaction, or opens one: events are written only together with the change. */
+  private withinTransaction<T>(db: DbExecutor, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return db.isTransaction ? work(db as Transaction<Database>) : this.database.transaction(work);
   }
 
   private async readBack(db: DbExecutor, id: string): Promise<UserDto> {

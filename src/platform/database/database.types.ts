@@ -184,6 +184,40 @@ export interface SagaStepsTable {
   started_at: CreatedAt;
   finished_at: Date | null;
   compensated_at: Date | null;
+export interface OutboxTable {
+  id: string;
+  /** bigint: pg returns it as a string. */
+  position: ColumnType<string, never, never>;
+  event_type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  payload: Json;
+  version: ColumnType<number, number | undefined, number>;
+  correlation_id: string | null;
+  causation_id: string | null;
+  traceparent: string | null;
+  occurred_at: CreatedAt;
+  published_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  publish_attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+}
+
+export interface InboxTable {
+  consumer: string;
+  event_id: string;
+  processed_at: CreatedAt;
+}
+
+export interface DeadLettersTable {
+  id: string;
+  consumer: string;
+  event_id: string | null;
+  event_type: string | null;
+  topic: string;
+  message: string;
+  error: string;
+  attempts: number;
+  created_at: CreatedAt;
 }
 
 /** Kysely's view of the schema; keep in step with migrations/. */
@@ -202,6 +236,9 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   saga_instances: SagaInstancesTable;
   saga_steps: SagaStepsTable;
+  outbox: OutboxTable;
+  inbox: InboxTable;
+  dead_letters: DeadLettersTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -212,6 +249,9 @@ export type OrganizationRow = Selectable<OrganizationsTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type NewRefreshTokenRow = Insertable<RefreshTokensTable>;
 export type NewAuditLogRow = Insertable<AuditLogTable>;
+export type OutboxRow = Selectable<OutboxTable>;
+export type NewOutboxRow = Insertable<OutboxTable>;
+export type DeadLetterRow = Selectable<DeadLettersTable>;
 
 // Generated<> is re-exported for migrations that add serial columns later.
 export type { Generated };

@@ -4,6 +4,10 @@ import { randomUUID } from 'node:crypto';
 /** What every log line and error envelope of one request can see, wherever it is in the call tree. */
 export interface RequestContext {
   readonly requestId: string;
+  /** W3C traceparent of the incoming request or event, carried into the events it writes. */
+  readonly traceparent?: string;
+  /** The event whose handler is running, recorded as the causationId of events it writes. */
+  readonly causationId?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
