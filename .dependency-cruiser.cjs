@@ -15,6 +15,13 @@ module.exports = {
       to: { path: '^src/modules/' },
     },
     {
+      name: 'payment-provider-is-standalone',
+      comment: 'The development payment provider stands in for an external service; it shares no code with the app.',
+      severity: 'error',
+      from: { path: '^payment-provider/' },
+      to: { path: '^(src|migrations|scripts|bench|test)/' },
+    },
+    {
       name: 'adapters-call-services-not-repositories',
       comment: 'Controllers, resolvers, gRPC handlers, consumers and job handlers go through the service.',
       severity: 'error',

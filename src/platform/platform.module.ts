@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from './config/config.schema.js';
 import { DatabaseService } from './database/database.service.js';
 import { HealthController } from './health/health.controller.js';
 import { LifecycleService } from './health/lifecycle.service.js';
+import { HttpClientFactory } from './http-client/http-client.factory.js';
 import { PROCESS_LOGGER } from './observability/logger.tokens.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { MetricsService } from './observability/metrics.js';
@@ -12,7 +13,7 @@ import { SecurityModule } from './security/security.module.js';
 
 /**
  * Infrastructure every module may inject: configuration, logging, metrics, the database, health,
- * and (through SecurityModule) password hashing, tokens and the login throttle.
+ * outbound HTTP clients (HttpClientFactory), and (through SecurityModule) password hashing, tokens and the login throttle.
  * Global so business modules do not re-import it.
  */
 @Global()
@@ -34,8 +35,9 @@ export class PlatformModule {
         MetricsService,
         DatabaseService,
         LifecycleService,
+        HttpClientFactory,
       ],
-      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService],
+      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, HttpClientFactory],
     };
   }
 }

@@ -247,6 +247,26 @@ const spec = {
     fallback: (env) => (env === 'production' ? 5_000 : 0),
     parse: integer(0, 60_000),
   },
+  HTTP_CLIENT_TIMEOUT_MS: {
+    description: 'default per-attempt timeout of outbound HTTP calls (a downstream client may set its own)',
+    fallback: () => 5_000,
+    parse: integer(50, 300_000),
+  },
+  HTTP_CLIENT_MAX_ATTEMPTS: {
+    description: 'attempts per outbound HTTP call, the first included, for calls that are safe to repeat (1 disables retries)',
+    fallback: () => 3,
+    parse: integer(1, 10),
+  },
+  HTTP_CLIENT_MAX_RETRY_AFTER_MS: {
+    description: 'longest Retry-After an outbound call waits before retrying; a downstream asking for longer fails the call',
+    fallback: () => 10_000,
+    parse: integer(0, 300_000),
+  },
+  HTTP_CLIENT_BREAKER_HALF_OPEN_MS: {
+    description: 'how long a downstream\'s open circuit breaker fails calls fast before it lets one probe through',
+    fallback: () => 10_000,
+    parse: integer(100, 600_000),
+  },
   AUTH_ISSUER: {
     description: 'the `iss` claim of access tokens this service signs and accepts',
     fallback: () => 'groundwork',

@@ -184,6 +184,8 @@ export interface SagaStepsTable {
   started_at: CreatedAt;
   finished_at: Date | null;
   compensated_at: Date | null;
+}
+
 export interface OutboxTable {
   id: string;
   /** bigint: pg returns it as a string. */
