@@ -88,7 +88,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('saga_type', 'text', (col) => col.notNull())
     .addColumn('order_id', 'uuid', (col) => col.notNull().unique().references('orders.id').onDelete('cascade'))
     .addColumn('status', 'text', (col) => col.notNull().check(sql`status in ('RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED')`))
-    // A runner owns the saga until this instant; a crashed runner's lease lapses and recovery takes over.
+    // A runner (one process) owns the saga until locked_until; a crashed runner's lease lapses and
+    // recovery in a worker takes over.
+    .addColumn('locked_by', 'text')
     .addColumn('locked_until', 'timestamptz')
     .addColumn('attempts', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('failure_reason', 'text')

@@ -168,6 +168,7 @@ export interface SagaInstancesTable {
   saga_type: string;
   order_id: string;
   status: SagaStatus;
+  locked_by: string | null;
   locked_until: Date | null;
   attempts: ColumnType<number, number | undefined, number>;
   failure_reason: string | null;
