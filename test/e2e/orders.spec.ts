@@ -92,6 +92,19 @@ describe('orders: idempotent placement, server-side totals, the payment saga, ac
       expect(replay.json()).toEqual(done.json());
     });
 
+    it('a claim whose request died (lease lapsed, nothing created) is taken over', async () => {
+      const product = await createProduct(t, { stock: 2 });
+      const key = newKey();
+      await t.sql.query(
+        `INSERT INTO idempotency_keys (user_id, scope, key, request_hash, status, locked_until)
+         VALUES ($1, 'POST /orders', $2, decode(repeat('00', 32), 'hex'), 'in_progress', now() - interval '1 second')`,
+        [alice.id, key],
+      );
+      const res = await placeOrder(t, [{ productId: product.id, quantity: 1 }], { key, headers: alice.headers });
+      expect(res.statusCode, res.body).toBe(201);
+      await waitForFinal(t.sql, res.json<OrderJson>().id);
+    });
+
     it('a refused order frees its key: the same key works once stock arrives', async () => {
       const product = await createProduct(t, { stock: 0 });
       const key = newKey();

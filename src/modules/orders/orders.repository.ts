@@ -69,6 +69,17 @@ const ORDER_COLUMNS = [
 
 @Injectable()
 export class OrdersRepository {
+  /**
+   * For the rest of a SERIALIZABLE transaction, plans index scans even where a sequential scan looks
+   * cheaper. PostgreSQL's SSI locks a whole relation for a sequential scan (a tuple or page for an
+   * index scan), so on small tables (a young catalog, the ten hot products of a sale) every order
+   * would conflict with every other, not only with orders of the same product. PostgreSQL's
+   * documentation gives this remedy in "Serializable Isolation Level".
+   */
+  async preferIndexScans(db: DbExecutor): Promise<void> {
+    await sql`SET LOCAL enable_seqscan = off`.execute(db);
+  }
+
   // Orders -------------------------------------------------------------------------------------
 
   async insertOrder(db: DbExecutor, order: NewOrder): Promise<OrderRecord> {
@@ -145,23 +156,28 @@ export class OrdersRepository {
   /**
    * Claims (user, scope, key) for a request: inserts it in_progress with a lease, or takes over an
    * in_progress claim whose lease lapsed (its request died without creating anything: the order
-   * and the completion commit together). False when the key is held or completed.
+   * and the completion commit together). False when the key is held or completed. Never waits: a
+   * row locked by the transaction completing it is skipped (SKIP LOCKED), so a concurrent duplicate
+   * is answered at once instead of queueing behind the first request.
    */
   async claimIdempotencyKey(db: DbExecutor, claim: { userId: string; scope: string; key: string; requestHash: Buffer; leaseMs: number }): Promise<boolean> {
     const lease = sql<Date>`now() + make_interval(secs => ${claim.leaseMs / 1000})`;
-    const row = await db
+    const inserted = await db
       .insertInto('idempotency_keys')
       .values({ user_id: claim.userId, scope: claim.scope, key: claim.key, request_hash: claim.requestHash, status: 'in_progress', locked_until: lease })
-      .onConflict((oc) =>
-        oc
-          .columns(['user_id', 'scope', 'key'])
-          .doUpdateSet({ request_hash: claim.requestHash, locked_until: lease })
-          .where('idempotency_keys.status', '=', 'in_progress')
-          .where('idempotency_keys.locked_until', '<', sql<Date>`now()`),
-      )
+      .onConflict((oc) => oc.columns(['user_id', 'scope', 'key']).doNothing())
       .returning('key')
       .executeTakeFirst();
-    return row !== undefined;
+    if (inserted) return true;
+    const takenOver = await sql<{ key: string }>`
+      UPDATE idempotency_keys SET request_hash = ${claim.requestHash}, locked_until = ${lease}
+       WHERE (user_id, scope, key) IN (
+         SELECT user_id, scope, key FROM idempotency_keys
+          WHERE user_id = ${claim.userId} AND scope = ${claim.scope} AND key = ${claim.key}
+            AND status = 'in_progress' AND locked_until < now()
+          FOR UPDATE SKIP LOCKED)
+      RETURNING key`.execute(db);
+    return takenOver.rows.length > 0;
   }
 
   findIdempotencyKey(db: DbExecutor, userId: string, scope: string, key: string): Promise<IdempotencyRecord | undefined> {
@@ -259,6 +275,14 @@ export class OrdersRepository {
 
   steps(db: DbExecutor, sagaId: string): Promise<SagaStepRecord[]> {
     return db.selectFrom('saga_steps').select(['step', 'status', 'output']).where('saga_id', '=', sagaId).execute();
+  }
+
+  /** The first record of a step in a transaction that also created the saga (a plain insert, no conflict check). */
+  async insertStep(db: DbExecutor, sagaId: string, step: string, status: SagaStepStatus): Promise<void> {
+    await db
+      .insertInto('saga_steps')
+      .values({ saga_id: sagaId, step, status, finished_at: status === 'SUCCEEDED' ? sql<Date>`now()` : null })
+      .execute();
   }
 
   /** Records a step's state; a step is one row, moved through STARTED -> SUCCEEDED/FAILED -> COMPENSATED. */

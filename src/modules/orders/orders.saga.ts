@@ -89,7 +89,9 @@ export class OrderSaga implements OnApplicationBootstrap, BeforeApplicationShutd
   async begin(trx: Transaction<Database>, orderId: string): Promise<string> {
     const sagaId = uuidv7();
     await this.orders.insertSaga(trx, { id: sagaId, sagaType: ORDER_SAGA_TYPE, orderId, owner: this.owner, leaseMs: this.config.SAGA_LEASE_MS });
-    await this.orders.recordStep(trx, sagaId, SagaSteps.reserve, 'SUCCEEDED');
+    // A plain insert: an ON CONFLICT check would read the index page other orders insert into,
+    // which SERIALIZABLE counts as a conflict between them.
+    await this.orders.insertStep(trx, sagaId, SagaSteps.reserve, 'SUCCEEDED');
     return sagaId;
   }
 

@@ -124,12 +124,15 @@ export class OrdersService {
   }
 
   /**
-   * The order transaction. A refusal (shortage, unknown product) is returned rather than thrown:
+   * The order transaction: quote (prices and stock, read), write the order, its saga, OrderCreated
+   * and the idempotent response, and reserve the stock last. A refusal (shortage, unknown product)
+   * is returned rather than thrown:
    * it was decided on reads, and only a committed SERIALIZABLE transaction guarantees its reads
    * were consistent, so the refusal commits (writing nothing) before it reaches the client.
    */
   private async placeOrder(trx: Parameters<ProductsService['reserve']>[0], caller: Principal, idempotencyKey: string, input: CreateOrderDto): Promise<CreateOutcome> {
-    const reservation = await this.products.reserve(trx, input.items);
+    await this.orders.preferIndexScans(trx);
+    const reservation = await this.products.quote(trx, input.items);
     switch (reservation.kind) {
       case 'unavailable':
         return {
@@ -160,8 +163,10 @@ export class OrdersService {
       total: reservation.total,
       items: reservation.lines.map((line) => ({ product_id: line.productId, quantity: line.quantity, unit_price: line.unitPrice, line_total: line.lineTotal })),
     });
-    const items = await this.orders.itemsOf(trx, [orderId]);
-    const dto = toDto(order, items);
+    const dto = toDto(
+      order,
+      reservation.lines.map((line) => ({ order_id: orderId, product_id: line.productId, quantity: line.quantity, unit_price: String(line.unitPrice), line_total: String(line.lineTotal) })),
+    );
     const sagaId = await this.saga.begin(trx, orderId);
     const payload: OrderCreatedPayload = {
       orderId,
@@ -173,6 +178,8 @@ export class OrdersService {
     };
     await this.events.append(trx, { eventType: OrderEvents.created, aggregateType: ORDER_AGGREGATE, aggregateId: orderId, payload });
     await this.orders.completeIdempotencyKey(trx, caller.userId, IDEMPOTENCY_SCOPE, idempotencyKey, { status: 201, body: dto });
+    // Last: the hot rows are locked only from here to the commit.
+    await this.products.reserve(trx, input.items);
     return { kind: 'created', dto, sagaId };
   }
 

@@ -43,6 +43,11 @@ function toDto(row: ProductRecord): ProductDto {
 
 const productNotFound = (): AppError => new AppError('PRODUCT_NOT_FOUND');
 
+/** Lines in product id order: every transaction touching several inventory rows locks them in this order. */
+function byProduct<T extends StockLine>(lines: readonly T[]): T[] {
+  return [...lines].sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0));
+}
+
 /** One order line priced from the catalog. */
 export interface PricedLine {
   productId: string;
@@ -51,7 +56,7 @@ export interface PricedLine {
   lineTotal: number;
 }
 
-/** What reserving an order's lines came to; only `reserved` changed anything. */
+/** What quoting an order's lines came to; `reserved` means priced and in stock, ready for reserve(). */
 export type ReservationOutcome =
   | { kind: 'reserved'; currency: string; total: number; lines: PricedLine[] }
   | { kind: 'unavailable'; productIds: string[] }
@@ -159,12 +164,13 @@ export class ProductsService {
   }
 
   /**
-   * Prices the lines from the catalog and reserves their stock, inside the caller's transaction.
-   * Every line is checked before anything is reserved, so a shortage names every short product.
-   * Lines are handled in product id order so concurrent orders lock rows in the same order.
+   * Prices the lines from the catalog and checks their stock, inside the caller's transaction,
+   * without writing. Every line is checked, so a shortage names every short product. The caller
+   * reserves with reserve() as late as it can: the reservation is the write concurrent orders of
+   * the same product collide on, and its row lock is held from that UPDATE until the commit.
    */
-  async reserve(trx: Transaction<Database>, lines: readonly StockLine[]): Promise<ReservationOutcome> {
-    const ordered = [...lines].sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0));
+  async quote(trx: Transaction<Database>, lines: readonly StockLine[]): Promise<ReservationOutcome> {
+    const ordered = byProduct(lines);
     const rows = await this.products.forOrder(
       trx,
       ordered.map((line) => line.productId),
@@ -181,30 +187,34 @@ export class ProductsService {
       })
       .filter((shortage) => shortage.available < shortage.requested);
     if (shortages.length > 0) return { kind: 'insufficient', shortages };
-
-    const priced: PricedLine[] = [];
-    for (const line of ordered) {
-      if (!(await this.products.reserve(trx, line))) {
-        // Unreachable under SERIALIZABLE (the read above would have conflicted). Thrown, not
-        // returned, so the lines reserved before it roll back with the transaction.
-        const row = byId.get(line.productId)!;
-        throw new AppError('INSUFFICIENT_INVENTORY', {
-          details: [{ field: 'items', message: `product ${line.productId}: requested ${line.quantity}, available ${row.on_hand - row.reserved}` }],
-        });
-      }
+    const priced = ordered.map((line) => {
       const unitPrice = Number(byId.get(line.productId)!.price);
-      priced.push({ productId: line.productId, quantity: line.quantity, unitPrice, lineTotal: unitPrice * line.quantity });
-    }
+      return { productId: line.productId, quantity: line.quantity, unitPrice, lineTotal: unitPrice * line.quantity };
+    });
     return { kind: 'reserved', currency: currencies[0]!, total: priced.reduce((sum, line) => sum + line.lineTotal, 0), lines: priced };
+  }
+
+  /**
+   * Reserves the quoted lines, in product id order so concurrent orders lock rows in the same order.
+   * Under SERIALIZABLE a concurrent reservation of the same product makes this fail with 40001 (the
+   * whole transaction is retried); the condition and the CHECKs still stand guard, and a line that
+   * no longer fits throws, rolling back the lines reserved before it.
+   */
+  async reserve(trx: Transaction<Database>, lines: readonly StockLine[]): Promise<void> {
+    for (const line of byProduct(lines)) {
+      if (!(await this.products.reserve(trx, line))) {
+        throw new AppError('INSUFFICIENT_INVENTORY', { details: [{ field: 'items', message: `product ${line.productId}: requested ${line.quantity}, no longer available` }] });
+      }
+    }
   }
 
   /** Returns reserved units to the available stock (an order cancelled before it was paid). */
   async releaseReservation(trx: Transaction<Database>, lines: readonly StockLine[]): Promise<void> {
-    for (const line of [...lines].sort((a, b) => (a.productId < b.productId ? -1 : 1))) await this.products.release(trx, line);
+    for (const line of byProduct(lines)) await this.products.release(trx, line);
   }
 
   /** Turns an order's reservation into a sale (the order was paid). */
   async commitSale(trx: Transaction<Database>, lines: readonly StockLine[]): Promise<void> {
-    for (const line of [...lines].sort((a, b) => (a.productId < b.productId ? -1 : 1))) await this.products.commitSale(trx, line);
+    for (const line of byProduct(lines)) await this.products.commitSale(trx, line);
   }
 }
