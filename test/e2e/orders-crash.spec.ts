@@ -154,9 +154,10 @@ describe('order saga crash safety (kill -9 and restart)', () => {
   it('killed right after the charge succeeds (before the confirmation commits): the restarted service confirms without charging again', async () => {
     const first = await startService();
     const productId = await newProduct(first.baseUrl, first.auth);
-    // A short provider delay lets this test take the product's inventory row first; the confirm
-    // transactions then block on it after the charges succeeded, and the process dies right there.
-    provider.inject({ latency: { ms: 400, count: ORDERS } });
+    // The provider's delay gives this test time to take the product's inventory row once the
+    // orders are placed; the confirm transactions then block on it after the charges succeeded,
+    // and the process dies right there.
+    provider.inject({ latency: { ms: 2500, count: ORDERS } });
     const blocker = new pg.Client({ connectionString: databaseUrl });
     await blocker.connect();
     try {

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../../migrations/index.js';
 import { createTestDatabase, dropTestDatabase } from '../helpers/database.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
 import { endPool } from '../helpers/pool.js';
@@ -31,6 +32,10 @@ function withSecretPassword(url: string): string {
   if (parsed.password === '') parsed.password = 'never-logged-secret-7d41';
   return parsed.toString();
 }
+
+/** Every migration in order, and the latest (the one `down` reverts first). */
+const MIGRATIONS = Object.keys(migrations);
+const LATEST_MIGRATION = MIGRATIONS.at(-1)!;
 
 // The real process, over real sockets: the compiled entry point started with the pinned Node,
 // configured only through its environment, stopped with real signals.
@@ -286,7 +291,7 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
     expect(existsSync(path.join(pgDir, 'PG_VERSION'))).toBe(true);
     const firstMessages = first.service.lines.map((line) => line.msg);
     expect(firstMessages).toContain('embedded PostgreSQL started');
-    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: ['20261128_0001_identity', '20261129_0002_auth'] });
+    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: MIGRATIONS });
     expect(nodeMajor(first.service.lines.find((line) => line.msg === 'starting groundwork')?.node)).toBeGreaterThanOrEqual(24);
     expect((await processesMentioning(pgDir)).length).toBeGreaterThan(0);
 
@@ -377,8 +382,12 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
   it('down reverts the latest migration; with nothing applied it says so', async () => {
     const down = await cli(['down'], { DATABASE_URL: databaseUrl });
     expect(down).toMatchObject({ code: 0, stderr: '' });
-    expect(down.stdout).toContain('reverted 20261129_0002_auth');
+    expect(down.stdout).toContain(`reverted ${LATEST_MIGRATION}`);
     expect(down.stdout).not.toContain('20261128_0001_identity');
+    // Down to the first migration, one at a time, newest first.
+    for (const name of MIGRATIONS.slice(1, -1).reverse()) {
+      expect((await cli(['down'], { DATABASE_URL: databaseUrl })).stdout).toContain(`reverted ${name}`);
+    }
     expect(await tables()).not.toContain('refresh_tokens');
     expect(await tables()).toContain('users');
 
@@ -401,8 +410,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
       });
     expect((await npm('migrate')).stdout).toContain('applied 20261128_0001_identity');
     expect(await tables()).toContain('users');
-    expect((await npm('migrate:down')).stdout).toContain('reverted 20261129_0002_auth');
-    expect(await tables()).not.toContain('refresh_tokens');
+    expect((await npm('migrate:down')).stdout).toContain(`reverted ${LATEST_MIGRATION}`);
     expect(await tables()).toContain('users');
   }, 120_000);
 
@@ -436,7 +444,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
 
     const down = await cli(['down'], { DATA_DIR: dataDir });
     expect(down).toMatchObject({ code: 0, stderr: '' });
-    expect(down.stdout).toContain('reverted 20261129_0002_auth');
+    expect(down.stdout).toContain(`reverted ${LATEST_MIGRATION}`);
     expect(await processesMentioning(path.join(dataDir, 'pg'))).toEqual([]);
   }, 120_000);
 });
