@@ -253,8 +253,11 @@ describe('orders: idempotent placement, server-side totals, the payment saga, ac
 
     it('cancelling while the charge is in flight releases the stock at once and the saga refunds the charge', async () => {
       const product = await createProduct(t, { stock: 4, price: 900 });
-      provider.inject({ latency: { ms: 800, count: 1 } });
+      provider.inject({ latency: { ms: 1500, count: 1 } });
       const order = (await placeOrder(t, [{ productId: product.id, quantity: 2 }], { headers: alice.headers })).json<OrderJson>();
+      // Cancel once the charge request is at the provider (held there by the latency).
+      for (let i = 0; i < 500 && provider.callsFor(`order-${order.id}-charge`) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(provider.callsFor(`order-${order.id}-charge`)).toBe(1);
       const cancelled = await t.app.inject({ method: 'POST', url: `/orders/${order.id}/cancel`, headers: alice.headers });
       expect(cancelled.statusCode, cancelled.body).toBe(200);
       expect(cancelled.json<OrderJson>()).toMatchObject({ status: 'CANCELLED', cancelReason: 'cancelled_by_user' });
