@@ -89,8 +89,16 @@ type Line = { productId: string; quantity: number };
 
 async function placeOrder(caller: { userId: string; organizationId: string | null }, key: string, items: Line[]): Promise<{ status: number; body: unknown; sagaId?: string }> {
   const hash = createHash('sha256').update(JSON.stringify(items.map((item) => [item.productId.toLowerCase(), item.quantity]))).digest();
-  if (!(await orders.claimIdempotencyKey(db, { userId: caller.userId, scope: SCOPE, key, requestHash: hash, leaseMs: IDEMPOTENCY_LEASE_MS }))) {
-    const existing = await orders.findIdempotencyKey(db, caller.userId, SCOPE, key);
+  const claim = { userId: caller.userId, scope: SCOPE, key, requestHash: hash, leaseMs: IDEMPOTENCY_LEASE_MS };
+  let existing = await orders.findIdempotencyKey(db, caller.userId, SCOPE, key);
+  let claimed = false;
+  if (!existing) {
+    claimed = await orders.insertIdempotencyKey(db, claim);
+    if (!claimed) existing = await orders.findIdempotencyKey(db, caller.userId, SCOPE, key);
+  } else if (existing.status === 'in_progress') {
+    claimed = await orders.takeOverIdempotencyKey(db, claim);
+  }
+  if (!claimed) {
     if (!existing || existing.status === 'in_progress') return { status: 409, body: { error: { code: 'IDEMPOTENCY_KEY_IN_USE' } } };
     return { status: existing.response_status!, body: existing.response_body };
   }

@@ -80,6 +80,12 @@ describe('orders: idempotent placement, server-side totals, the payment saga, ac
         if (rows.length > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+      // ... and until its transaction (which has already written the key's response) waits on the row.
+      for (let i = 0; i < 500; i++) {
+        const { rows } = await t.sql.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const duplicate = await placeOrder(t, [{ productId: product.id, quantity: 1 }], { key, headers: alice.headers });
       expectErrorEnvelope(duplicate, { status: 409, code: 'IDEMPOTENCY_KEY_IN_USE', url: '/orders' });
       expect(duplicate.headers['retry-after']).toBe('1');

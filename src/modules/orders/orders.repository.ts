@@ -154,21 +154,35 @@ export class OrdersRepository {
   // Idempotency keys ----------------------------------------------------------------------------
 
   /**
-   * Claims (user, scope, key) for a request: inserts it in_progress with a lease, or takes over an
-   * in_progress claim whose lease lapsed (its request died without creating anything: the order
-   * and the completion commit together). False when the key is held or completed. Never waits: a
-   * row locked by the transaction completing it is skipped (SKIP LOCKED), so a concurrent duplicate
-   * is answered at once instead of queueing behind the first request.
+   * Claims a key nobody has used: inserts it in_progress with a lease. False when a row exists.
+   * Call it only after findIdempotencyKey found none: the unique check of an INSERT waits for a
+   * transaction that is updating the existing row (the first request completing it), while the
+   * plain read before it never waits.
    */
-  async claimIdempotencyKey(db: DbExecutor, claim: { userId: string; scope: string; key: string; requestHash: Buffer; leaseMs: number }): Promise<boolean> {
-    const lease = sql<Date>`now() + make_interval(secs => ${claim.leaseMs / 1000})`;
+  async insertIdempotencyKey(db: DbExecutor, claim: { userId: string; scope: string; key: string; requestHash: Buffer; leaseMs: number }): Promise<boolean> {
     const inserted = await db
       .insertInto('idempotency_keys')
-      .values({ user_id: claim.userId, scope: claim.scope, key: claim.key, request_hash: claim.requestHash, status: 'in_progress', locked_until: lease })
+      .values({
+        user_id: claim.userId,
+        scope: claim.scope,
+        key: claim.key,
+        request_hash: claim.requestHash,
+        status: 'in_progress',
+        locked_until: sql<Date>`now() + make_interval(secs => ${claim.leaseMs / 1000})`,
+      })
       .onConflict((oc) => oc.columns(['user_id', 'scope', 'key']).doNothing())
       .returning('key')
       .executeTakeFirst();
-    if (inserted) return true;
+    return inserted !== undefined;
+  }
+
+  /**
+   * Takes over an in_progress claim whose lease lapsed (its request died without creating anything:
+   * the order and the completion commit together). Never waits: a row locked by the transaction
+   * completing it is skipped (SKIP LOCKED).
+   */
+  async takeOverIdempotencyKey(db: DbExecutor, claim: { userId: string; scope: string; key: string; requestHash: Buffer; leaseMs: number }): Promise<boolean> {
+    const lease = sql<Date>`now() + make_interval(secs => ${claim.leaseMs / 1000})`;
     const takenOver = await sql<{ key: string }>`
       UPDATE idempotency_keys SET request_hash = ${claim.requestHash}, locked_until = ${lease}
        WHERE (user_id, scope, key) IN (

@@ -95,9 +95,17 @@ export class OrdersService {
 
     const hash = requestHash(input);
     const claim = { userId: caller.userId, scope: IDEMPOTENCY_SCOPE, key: idempotencyKey, requestHash: hash, leaseMs: IDEMPOTENCY_LEASE_MS };
-    if (!(await this.orders.claimIdempotencyKey(this.database.db, claim))) {
-      const existing = await this.orders.findIdempotencyKey(this.database.db, caller.userId, IDEMPOTENCY_SCOPE, idempotencyKey);
-      // Released between the two statements (the first request failed): the client may retry now.
+    // Read first (never waits), then insert or take over; see OrdersRepository for why.
+    let existing = await this.orders.findIdempotencyKey(this.database.db, caller.userId, IDEMPOTENCY_SCOPE, idempotencyKey);
+    let claimed = false;
+    if (!existing) {
+      claimed = await this.orders.insertIdempotencyKey(this.database.db, claim);
+      if (!claimed) existing = await this.orders.findIdempotencyKey(this.database.db, caller.userId, IDEMPOTENCY_SCOPE, idempotencyKey);
+    } else if (existing.status === 'in_progress') {
+      claimed = await this.orders.takeOverIdempotencyKey(this.database.db, claim);
+    }
+    if (!claimed) {
+      // Gone between the two statements (the first request failed and freed it): retry later.
       if (!existing) throw new AppError('IDEMPOTENCY_KEY_IN_USE', { headers: { 'retry-after': '1' } });
       if (!existing.request_hash.equals(hash)) throw new AppError('IDEMPOTENCY_KEY_MISMATCH');
       if (existing.status === 'in_progress') throw new AppError('IDEMPOTENCY_KEY_IN_USE', { headers: { 'retry-after': '1' } });
