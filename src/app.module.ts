@@ -2,7 +2,9 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { AuthModule } from './modules/auth/auth.module.js';
+import { OrdersModule } from './modules/orders/orders.module.js';
 import { OrganizationsModule } from './modules/organizations/organizations.module.js';
+import { ProductsModule } from './modules/products/products.module.js';
 import { UsersModule } from './modules/users/users.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
 import { RestExceptionFilter } from './platform/errors/rest-exception.filter.js';
@@ -16,7 +18,7 @@ export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot(config, logger), EventsModule, OrganizationsModule, UsersModule, AuthModule],
+      imports: [PlatformModule.forRoot(config, logger), EventsModule, OrganizationsModule, UsersModule, AuthModule, ProductsModule, OrdersModule],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: RestExceptionFilter },

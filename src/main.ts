@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startPaymentProvider, type PaymentProvider } from '../payment-provider/server.js';
 import { createApp } from './app.factory.js';
 import { ConfigError, describeConfig, loadConfig, type AppConfig } from './platform/config/config.schema.js';
 import { LifecycleService } from './platform/health/lifecycle.service.js';
@@ -18,8 +19,17 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  // Development runs with no external services: without PAYMENT_PROVIDER_URL the bundled payment
+  // provider (payment-provider/) is started on a free port and the service pays through it.
+  let paymentProvider: PaymentProvider | undefined;
+  if (config.NODE_ENV === 'development' && config.PAYMENT_PROVIDER_URL === undefined) {
+    paymentProvider = await startPaymentProvider({ host: '127.0.0.1' });
+    config = loadConfig({ ...process.env, PAYMENT_PROVIDER_URL: paymentProvider.url });
+  }
+
   const logger = createProcessLogger(config);
   logger.info({ node: process.version, config: describeConfig(config) }, 'starting groundwork');
+  if (paymentProvider) logger.info({ url: paymentProvider.url }, 'development payment provider started');
 
   const { app } = await createApp(config, logger);
   const lifecycle = app.get(LifecycleService);
@@ -53,6 +63,7 @@ async function main(): Promise<void> {
       // Closes the listener, waits for in-flight requests, then runs the shutdown hooks
       // (pool closed, embedded PostgreSQL stopped).
       await app.close();
+      await paymentProvider?.close();
       lifecycle.markStopped();
       logger.info('shutdown complete');
       logger.flush();

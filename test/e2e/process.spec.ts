@@ -22,9 +22,6 @@ import {
   type ServiceProcess,
 } from '../helpers/process.js';
 
-const MIGRATIONS = Object.keys(migrations);
-const LATEST_MIGRATION = MIGRATIONS.at(-1) ?? '';
-
 /**
  * The "password never logged" checks need a password to look for. A server with trust auth (the
  * machine's PostgreSQL in CI) ignores it, so one is added when the URL has none.
@@ -34,6 +31,10 @@ function withSecretPassword(url: string): string {
   if (parsed.password === '') parsed.password = 'never-logged-secret-7d41';
   return parsed.toString();
 }
+
+/** Every migration in order, and the latest (the one `down` reverts first). */
+const MIGRATIONS = Object.keys(migrations);
+const LATEST_MIGRATION = MIGRATIONS.at(-1)!;
 
 // The real process, over real sockets: the compiled entry point started with the pinned Node,
 // configured only through its environment, stopped with real signals.

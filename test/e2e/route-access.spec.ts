@@ -20,6 +20,9 @@ const DELIBERATELY_PUBLIC = [
   'GET /health/live',
   'GET /health/ready',
   'GET /metrics',
+  // The product catalog is the shop window; it holds nothing private.
+  'GET /products',
+  'GET /products/:id',
 ];
 
 /** Served by Fastify plugins, not Nest handlers: the OpenAPI UI and documents, public by design. */

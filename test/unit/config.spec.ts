@@ -80,6 +80,10 @@ const DEVELOPMENT_DEFAULTS = {
   AUTH_REGISTER_WINDOW_SECONDS: 3600,
   ADMIN_EMAIL: undefined,
   ADMIN_PASSWORD: undefined,
+  PAYMENT_PROVIDER_URL: undefined,
+  PAYMENT_PROVIDER_TIMEOUT_MS: 5000,
+  SAGA_LEASE_MS: 30_000,
+  SAGA_RECOVERY_INTERVAL_MS: 5000,
 };
 
 describe('loadConfig defaults', () => {
@@ -184,6 +188,10 @@ describe('loadConfig parsing of good values', () => {
       AUTH_REGISTER_WINDOW_SECONDS: '120',
       ADMIN_EMAIL: 'admin@example.com',
       ADMIN_PASSWORD: 'an admin password',
+      PAYMENT_PROVIDER_URL: 'https://payments.internal/v1',
+      PAYMENT_PROVIDER_TIMEOUT_MS: '750',
+      SAGA_LEASE_MS: '10000',
+      SAGA_RECOVERY_INTERVAL_MS: '1000',
     });
     expect({ ...config }).toEqual({
       NODE_ENV: 'production',
@@ -247,6 +255,10 @@ describe('loadConfig parsing of good values', () => {
       AUTH_REGISTER_WINDOW_SECONDS: 120,
       ADMIN_EMAIL: 'admin@example.com',
       ADMIN_PASSWORD: 'an admin password',
+      PAYMENT_PROVIDER_URL: 'https://payments.internal/v1',
+      PAYMENT_PROVIDER_TIMEOUT_MS: 750,
+      SAGA_LEASE_MS: 10000,
+      SAGA_RECOVERY_INTERVAL_MS: 1000,
     });
   });
 
@@ -392,7 +404,7 @@ describe('sensitive values', () => {
 
   it('flags connection strings that can carry credentials, keys and the admin password as sensitive', () => {
     const sensitive = configVariables.filter((v) => v.sensitive).map((v) => v.name).sort();
-    expect(sensitive).toEqual(['ADMIN_PASSWORD', 'AUTH_REFRESH_TOKEN_SECRET', 'AUTH_SIGNING_KEYS', 'DATABASE_URL', 'REDIS_URL', 'SMTP_URL']);
+    expect(sensitive).toEqual(['ADMIN_PASSWORD', 'AUTH_REFRESH_TOKEN_SECRET', 'AUTH_SIGNING_KEYS', 'DATABASE_URL', 'PAYMENT_PROVIDER_URL', 'REDIS_URL', 'SMTP_URL']);
   });
 
   it.each([
@@ -405,6 +417,7 @@ describe('sensitive values', () => {
     ['SMTP_URL', `mailer:${SECRET}`],
     ['AUTH_SIGNING_KEYS', `[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"short","d":"${SECRET}"}]`],
     ['AUTH_REFRESH_TOKEN_SECRET', SECRET],
+    ['PAYMENT_PROVIDER_URL', `ftp://merchant:${SECRET}@payments.internal`],
   ])('a bad %s is rejected without echoing its value', (variable, value) => {
     const error = configErrorFor({ [variable]: value });
     expect(error.variable).toBe(variable);

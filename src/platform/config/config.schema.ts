@@ -496,6 +496,27 @@ const spec = {
     fallback: (): string | undefined => undefined,
     parse: (raw: string): string | undefined => raw,
   },
+  PAYMENT_PROVIDER_URL: {
+    description: 'base URL of the payment provider; unset in development starts the bundled payment-provider server on a free port',
+    sensitive: true,
+    fallback: (): string | undefined => undefined,
+    parse: (raw: string): string | undefined => url('http:', 'https:')(raw),
+  },
+  PAYMENT_PROVIDER_TIMEOUT_MS: {
+    description: 'per-call timeout of requests to the payment provider (each retry gets its own)',
+    fallback: () => 5_000,
+    parse: integer(50, 120_000),
+  },
+  SAGA_LEASE_MS: {
+    description: 'how long a process owns an order saga it drives; a crashed owner\'s sagas are resumed after it lapses',
+    fallback: () => 30_000,
+    parse: integer(500, 3_600_000),
+  },
+  SAGA_RECOVERY_INTERVAL_MS: {
+    description: 'how often the worker role looks for unfinished order sagas whose lease lapsed (also once at start)',
+    fallback: () => 5_000,
+    parse: integer(50, 3_600_000),
+  },
 } satisfies Record<string, VariableSpec<unknown>>;
 
 type Spec = typeof spec;

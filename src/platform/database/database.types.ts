@@ -101,6 +101,92 @@ export interface UserProfilesTable {
   updated_at: UpdatedAt;
 }
 
+/** bigint columns come back from pg as text (they may exceed 2^53); repositories convert. */
+type Int8 = ColumnType<string, number | string, number | string>;
+
+export interface ProductsTable {
+  id: string;
+  sku: string;
+  name: string;
+  price: Int8;
+  currency: string;
+  active: ColumnType<boolean, boolean | undefined, boolean>;
+  version: ColumnType<number, number | undefined, number>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface InventoryTable {
+  product_id: string;
+  on_hand: ColumnType<number, number | undefined, number>;
+  reserved: ColumnType<number, number | undefined, number>;
+  updated_at: UpdatedAt;
+}
+
+export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED';
+export type OrderCancelReason = 'payment_declined' | 'payment_failed' | 'cancelled_by_user' | 'cancelled_by_admin';
+
+export interface OrdersTable {
+  id: string;
+  organization_id: string | null;
+  user_id: string;
+  status: OrderStatus;
+  currency: string;
+  total: Int8;
+  payment_id: string | null;
+  cancel_reason: OrderCancelReason | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface OrderItemsTable {
+  order_id: string;
+  product_id: string;
+  quantity: number;
+  unit_price: Int8;
+  line_total: Int8;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  scope: string;
+  key: string;
+  request_hash: Buffer;
+  status: 'in_progress' | 'completed';
+  locked_until: Date | null;
+  response_status: number | null;
+  response_body: ColumnType<unknown, string | undefined, string> | null;
+  created_at: CreatedAt;
+  completed_at: Date | null;
+}
+
+export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED';
+export type SagaStepStatus = 'STARTED' | 'SUCCEEDED' | 'FAILED' | 'COMPENSATED';
+
+export interface SagaInstancesTable {
+  id: string;
+  saga_type: string;
+  order_id: string;
+  status: SagaStatus;
+  locked_by: string | null;
+  locked_until: Date | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  failure_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface SagaStepsTable {
+  saga_id: string;
+  step: string;
+  status: SagaStepStatus;
+  output: Json;
+  error: string | null;
+  started_at: CreatedAt;
+  finished_at: Date | null;
+  compensated_at: Date | null;
+}
+
 export interface OutboxTable {
   id: string;
   /** bigint: pg returns it as a string. */
@@ -146,6 +232,13 @@ export interface Database {
   user_profiles: UserProfilesTable;
   refresh_tokens: RefreshTokensTable;
   audit_log: AuditLogTable;
+  products: ProductsTable;
+  inventory: InventoryTable;
+  orders: OrdersTable;
+  order_items: OrderItemsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  saga_instances: SagaInstancesTable;
+  saga_steps: SagaStepsTable;
   outbox: OutboxTable;
   inbox: InboxTable;
   dead_letters: DeadLettersTable;

@@ -148,6 +148,62 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.INVALID_ARGUMENT,
     message: 'The password does not meet the password policy.',
   },
+  // Commerce.
+  PRODUCT_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Product not found.',
+  },
+  DUPLICATE_SKU: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.ALREADY_EXISTS,
+    message: 'A product with this SKU already exists.',
+  },
+  INVENTORY_BELOW_RESERVED: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'Stock on hand cannot be set below the units reserved by open orders.',
+  },
+  INSUFFICIENT_INVENTORY: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'Not enough stock for one or more products.',
+  },
+  PRODUCT_UNAVAILABLE: {
+    httpStatus: 422,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'One or more products do not exist or are not for sale.',
+  },
+  CURRENCY_MISMATCH: {
+    httpStatus: 422,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'All products of an order must be priced in the same currency.',
+  },
+  ORDER_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Order not found.',
+  },
+  ORDER_NOT_CANCELLABLE: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'The order can no longer be cancelled.',
+  },
+  IDEMPOTENCY_KEY_REQUIRED: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'This request needs an Idempotency-Key header.',
+  },
+  IDEMPOTENCY_KEY_MISMATCH: {
+    httpStatus: 422,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'This Idempotency-Key was already used with a different request body.',
+  },
+  IDEMPOTENCY_KEY_IN_USE: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.ABORTED,
+    message: 'A request with this Idempotency-Key is still being processed. Retry later.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof errorCodes;

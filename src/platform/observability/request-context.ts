@@ -4,7 +4,10 @@ import { randomUUID } from 'node:crypto';
 /** What every log line and error envelope of one request can see, wherever it is in the call tree. */
 export interface RequestContext {
   readonly requestId: string;
-  /** W3C traceparent of the incoming request or event, carried into the events it writes. */
+  /**
+   * W3C traceparent of the incoming request or event (validated), carried into the events it writes
+   * and continued by outbound HTTP calls.
+   */
   readonly traceparent?: string;
   /** The event whose handler is running, recorded as the causationId of events it writes. */
   readonly causationId?: string;

@@ -17,16 +17,20 @@ export const PERMISSIONS = [
   'organizations:create',
   'organizations:stats',
   'audit:read',
+  'products:manage',
+  'orders:read',
+  'orders:cancel',
   'platform:admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /**
  * Held only by admins of the default organization (the operator's own tenant, where the admin
- * bootstrap puts its admin): acting in every organization, and creating organizations. An admin of
- * any other organization administers that organization only.
+ * bootstrap puts its admin): acting in every organization, creating organizations, and managing
+ * the product catalog (one catalog for the whole platform). An admin of any other organization
+ * administers that organization only (its orders included: `orders:read`, `orders:cancel`).
  */
-export const PLATFORM_PERMISSIONS: readonly Permission[] = ['platform:admin', 'organizations:create'];
+export const PLATFORM_PERMISSIONS: readonly Permission[] = ['platform:admin', 'organizations:create', 'products:manage'];
 
 const USER: readonly Permission[] = ['users:read:own', 'users:update:own', 'organizations:read'];
 const MODERATOR: readonly Permission[] = [...USER, 'users:read', 'users:update'];
