@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as identity from './20261128_0001_identity.js';
 import * as auth from './20261129_0002_auth.js';
+import * as jobs from './20261129_0004_jobs.js';
 
 /**
  * Every migration, in order. A static list (rather than reading the folder) works the same from
@@ -9,4 +10,5 @@ import * as auth from './20261129_0002_auth.js';
 export const migrations: Record<string, Migration> = {
   '20261128_0001_identity': identity,
   '20261129_0002_auth': auth,
+  '20261129_0004_jobs': jobs,
 };

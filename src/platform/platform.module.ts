@@ -5,13 +5,15 @@ import { APP_CONFIG, type AppConfig } from './config/config.schema.js';
 import { DatabaseService } from './database/database.service.js';
 import { HealthController } from './health/health.controller.js';
 import { LifecycleService } from './health/lifecycle.service.js';
+import { JobsController } from './jobs/jobs.controller.js';
+import { JobsService } from './jobs/jobs.service.js';
 import { PROCESS_LOGGER } from './observability/logger.tokens.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { MetricsService } from './observability/metrics.js';
 import { SecurityModule } from './security/security.module.js';
 
 /**
- * Infrastructure every module may inject: configuration, logging, metrics, the database, health,
+ * Infrastructure every module may inject: configuration, logging, metrics, the database, the job queue, health,
  * and (through SecurityModule) password hashing, tokens and the login throttle.
  * Global so business modules do not re-import it.
  */
@@ -27,15 +29,16 @@ export class PlatformModule {
         TerminusModule.forRoot({ logger: false, gracefulShutdownTimeoutMs: 0 }),
         SecurityModule,
       ],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, JobsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: PROCESS_LOGGER, useValue: logger },
         MetricsService,
         DatabaseService,
         LifecycleService,
+        JobsService,
       ],
-      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService],
+      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, JobsService],
     };
   }
 }

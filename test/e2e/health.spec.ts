@@ -113,13 +113,14 @@ describe('health', () => {
     expect(lifecycle.phase).toBe('stopped');
   });
 
-  it('details report database, disk and heap', async () => {
+  it('details report database, disk, heap and the job queue backend', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(200);
     const body = res.json<HealthBody>();
     expect(body.status).toBe('ok');
-    expect(Object.keys(body.details).sort()).toEqual(['database', 'disk', 'lifecycle', 'memory_heap']);
+    expect(Object.keys(body.details).sort()).toEqual(['database', 'disk', 'lifecycle', 'memory_heap', 'queue']);
     expect(body.details.database).toMatchObject({ status: 'up' });
+    expect(body.details.queue).toMatchObject({ status: 'up', backend: 'pgboss', runsJobs: true });
     expect(body.details.disk).toMatchObject({ status: 'up' });
     expect(body.details.memory_heap).toMatchObject({ status: 'up' });
   });

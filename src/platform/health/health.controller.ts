@@ -22,6 +22,7 @@ import type { FastifyReply } from 'fastify';
 import path from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/config.schema.js';
 import { DatabaseService } from '../database/database.service.js';
+import { JobsService } from '../jobs/jobs.service.js';
 import { Public } from '../security/public.decorator.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -53,6 +54,7 @@ export class HealthController {
     private readonly memory: MemoryHealthIndicator,
     private readonly database: DatabaseService,
     private readonly lifecycle: LifecycleService,
+    private readonly jobs: JobsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -71,7 +73,7 @@ export class HealthController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Details: database, disk space of DATA_DIR, heap' })
+  @ApiOperation({ summary: 'Details: database, disk space of DATA_DIR, heap, job queue backend' })
   @HealthCheck()
   details(): Promise<HealthCheckResult> {
     return this.health.check([
@@ -79,6 +81,7 @@ export class HealthController {
       () => this.databaseCheck(),
       () => this.diskCheck(),
       () => this.memory.checkHeap('memory_heap', HEAP_LIMIT_BYTES),
+      () => this.queueCheck(),
     ]);
   }
 
@@ -91,6 +94,17 @@ export class HealthController {
       // read at all, which is also "down", not a 500 from the health endpoint.
       if (error instanceof Error && 'causes' in error) throw error;
       return this.indicators.check('disk').down({ message: 'disk usage could not be read' });
+    }
+  }
+
+  /** The queue backend (pgboss or bullmq), whether this process runs jobs, and the waiting jobs per queue. */
+  private async queueCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('queue');
+    const details = { backend: this.jobs.backend, runsJobs: this.jobs.runsJobs };
+    try {
+      return indicator.up({ ...details, waiting: await this.jobs.sizes() });
+    } catch {
+      return indicator.down({ ...details, message: 'queue backend did not answer' });
     }
   }
 

@@ -1,0 +1,67 @@
+import { Body, Controller, Get, HttpCode, Param, ParseEnumPipe, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { RequirePermissions } from '../security/authorization.decorators.js';
+import { JobsService } from './jobs.service.js';
+import { QUEUE_NAMES, type QueueName } from './jobs.types.js';
+
+class DeadLetterDto {
+  @ApiProperty({ description: 'Id of the job that failed' }) id!: string;
+  @ApiProperty({ enum: QUEUE_NAMES }) queue!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ type: 'object', additionalProperties: true }) data!: unknown;
+  @ApiProperty({ description: 'Last error message' }) error!: string;
+  @ApiProperty({ format: 'date-time' }) failedAt!: string;
+}
+
+class DeadLetterListDto {
+  @ApiProperty({ type: [DeadLetterDto] }) data!: DeadLetterDto[];
+}
+
+class ListDeadLettersQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}
+
+class RedriveDto {
+  @ApiPropertyOptional({ type: [String], description: 'Only these job ids; omitted re-drives every dead-lettered job of the queue' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @IsUUID('all', { each: true })
+  ids?: string[];
+}
+
+class RedriveResultDto {
+  @ApiProperty({ description: 'Jobs moved back to their queue' }) redriven!: number;
+}
+
+const queuePipe = new ParseEnumPipe(Object.fromEntries(QUEUE_NAMES.map((q) => [q, q])));
+
+/** Operators' view of the dead-letter queues: list what failed for good, and re-drive it. */
+@ApiTags('admin')
+@Controller('admin/jobs')
+export class JobsController {
+  constructor(private readonly jobs: JobsService) {}
+
+  @Get(':queue/dead-letters')
+  @RequirePermissions('platform:admin')
+  @ApiOkResponse({ type: DeadLetterListDto, description: 'Jobs of the queue that exhausted their attempts or failed unrecoverably, oldest first' })
+  async list(@Param('queue', queuePipe) queue: QueueName, @Query() query: ListDeadLettersQueryDto): Promise<DeadLetterListDto> {
+    return { data: await this.jobs.listDeadLetters(queue, query.limit ?? 100) };
+  }
+
+  @Post(':queue/dead-letters/redrive')
+  @RequirePermissions('platform:admin')
+  @HttpCode(200)
+  @ApiOkResponse({ type: RedriveResultDto, description: 'The dead-lettered jobs are queued again with a fresh set of attempts' })
+  async redrive(@Param('queue', queuePipe) queue: QueueName, @Body() body: RedriveDto): Promise<RedriveResultDto> {
+    return { redriven: await this.jobs.redrive(queue, body.ids) };
+  }
+}
