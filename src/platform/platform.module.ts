@@ -7,6 +7,7 @@ import { HealthController } from './health/health.controller.js';
 import { LifecycleService } from './health/lifecycle.service.js';
 import { JobsController } from './jobs/jobs.controller.js';
 import { JobsService } from './jobs/jobs.service.js';
+import { MailService } from './mail/mail.service.js';
 import { PROCESS_LOGGER } from './observability/logger.tokens.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { MetricsService } from './observability/metrics.js';
@@ -37,8 +38,9 @@ export class PlatformModule {
         DatabaseService,
         LifecycleService,
         JobsService,
+        MailService,
       ],
-      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, JobsService],
+      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, JobsService, MailService],
     };
   }
 }

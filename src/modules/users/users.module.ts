@@ -4,11 +4,14 @@ import { OrganizationsModule } from '../organizations/organizations.module.js';
 import { UsersController } from './users.controller.js';
 import { UsersRepository } from './users.repository.js';
 import { UsersService } from './users.service.js';
+import { UsersVerificationController } from './users.verification.controller.js';
+import { VerificationTokensRepository } from './users.verification.repository.js';
+import { EmailVerificationService } from './users.verification.service.js';
 
 @Module({
   imports: [OrganizationsModule, AccessModule],
-  controllers: [UsersController],
-  providers: [UsersService, UsersRepository],
-  exports: [UsersService],
+  controllers: [UsersController, UsersVerificationController],
+  providers: [UsersService, UsersRepository, EmailVerificationService, VerificationTokensRepository],
+  exports: [UsersService, EmailVerificationService],
 })
 export class UsersModule {}

@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor, PAGE_SIZE } from '../../platform/database/p
 import type { NewUserRow, UserRole, UserStatus, UserUpdate } from '../../platform/database/database.types.js';
 import { AppError } from '../../platform/errors/app-error.js';
 import { errorCodes } from '../../platform/errors/error-codes.js';
+import { MailService } from '../../platform/mail/mail.service.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { ResourceAccessService } from '../access/access.service.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
@@ -163,7 +164,13 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly organizations: OrganizationsService,
     private readonly access: ResourceAccessService,
+    private readonly mail: MailService,
   ) {}
+
+  /** The welcome email, queued in the transaction that creates the user: no user, no email. */
+  private async enqueueWelcome(db: DbExecutor, user: { id: string; email: string; name: string }): Promise<void> {
+    await this.mail.enqueue({ key: `welcome:${user.id}`, to: user.email, template: 'welcome', data: { name: user.name } }, db);
+  }
 
   /** Users of the caller's organization (every organization for platform admins), filtered and paginated. */
   async list(caller: Principal, query: ListUsersQueryDto): Promise<UserPageDto> {
@@ -239,7 +246,9 @@ export class UsersService {
         if (!inserted) throw duplicateEmail();
         const profile = profileFields(input.profile);
         if (profile) await this.users.upsertProfile(trx, id, profile);
-        return this.readBack(trx, id);
+        const created = await this.readBack(trx, id);
+        await this.enqueueWelcome(trx, created);
+        return created;
       }),
     );
   }
@@ -316,6 +325,7 @@ export class UsersService {
           }),
         );
         const created = await this.users.findByIds(trx, [...insertedIds]);
+        for (const row of created) await this.enqueueWelcome(trx, row);
         return { inserted: insertedIds, rows: new Map(created.map((row) => [row.id, toUserDto(row)])) };
       }),
     );
@@ -371,7 +381,9 @@ export class UsersService {
       }),
     );
     if (!inserted) throw duplicateEmail();
-    return this.readBack(db, id);
+    const created = await this.readBack(db, id);
+    await this.enqueueWelcome(db, created);
+    return created;
   }
 
   /** Makes an existing user an active admin of `organizationId`, optionally with a new password. */
