@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { AuthModule } from './modules/auth/auth.module.js';
+import { ExportsModule } from './modules/exports/exports.module.js';
 import { OrganizationsModule } from './modules/organizations/organizations.module.js';
 import { UsersModule } from './modules/users/users.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot(config, logger), OrganizationsModule, UsersModule, AuthModule],
+      imports: [PlatformModule.forRoot(config, logger), OrganizationsModule, UsersModule, AuthModule, ExportsModule],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: RestExceptionFilter },

@@ -139,6 +139,30 @@ function instant(field: 'createdFrom' | 'createdTo', value: string): Date {
   return date;
 }
 
+/** What a users export selects; `organizationId` undefined means every organization (platform admins). */
+export interface UserExportFilter {
+  organizationId?: string | null;
+  status?: UserStatus;
+  role?: UserRole;
+  email?: string;
+}
+
+/** Position after the last exported row. */
+export interface UserExportCursor {
+  value: string;
+  id: string;
+}
+
+function toUserFilter(filter: UserExportFilter): UserFilter {
+  return {
+    // A caller without an organization exports nobody: an id no row has.
+    ...(filter.organizationId !== undefined && { organizationId: filter.organizationId ?? '00000000-0000-0000-0000-000000000000' }),
+    ...(filter.status && { status: filter.status }),
+    ...(filter.role && { role: filter.role }),
+    ...(filter.email && { emailContains: filter.email }),
+  };
+}
+
 const userNotFound = (): AppError => new AppError('USER_NOT_FOUND');
 const forbidden = (): AppError => new AppError('FORBIDDEN');
 
@@ -409,6 +433,25 @@ export class UsersService {
 
   async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<void> {
     await this.users.recordLogin(db, id);
+  }
+
+  // --- For data exports (modules/exports), which has already decided what the caller may export. ---
+
+  /** How many users match an export's filter. */
+  async countForExport(filter: UserExportFilter): Promise<number> {
+    const { total } = await this.users.findPage(this.database.db, toUserFilter(filter), { column: 'createdAt', direction: 'asc' }, { offset: 0, limit: 0 });
+    return total;
+  }
+
+  /**
+   * One page of an export, in (createdAt, id) keyset order after `after`: each page is one indexed
+   * range read, whatever its depth, so an export of any size holds one page at a time.
+   */
+  async exportPage(filter: UserExportFilter, after: UserExportCursor | undefined, limit: number): Promise<{ users: UserDto[]; next: UserExportCursor | undefined }> {
+    const rows = await this.users.findAfter(this.database.db, toUserFilter(filter), { column: 'createdAt', direction: 'asc' }, after, limit);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return { users: page.map(toUserDto), next: rows.length > limit && last ? { value: last.sort_key, id: last.id } : undefined };
   }
 
   /** FORBIDDEN unless the caller may write every privileged field the input names. */
