@@ -3,6 +3,7 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { ExportsModule } from './modules/exports/exports.module.js';
+import { NotificationsModule } from './modules/notifications/notifications.module.js';
 import { OrganizationsModule } from './modules/organizations/organizations.module.js';
 import { UsersModule } from './modules/users/users.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot(config, logger), OrganizationsModule, UsersModule, AuthModule, ExportsModule],
+      imports: [PlatformModule.forRoot(config, logger), OrganizationsModule, UsersModule, AuthModule, NotificationsModule, ExportsModule],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: RestExceptionFilter },

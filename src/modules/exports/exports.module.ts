@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AccessModule } from '../access/access.module.js';
+import { NotificationsModule } from '../notifications/notifications.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { ExportsController } from './exports.controller.js';
 import { ExportsJobs } from './exports.jobs.js';
@@ -7,7 +8,7 @@ import { ExportsRepository } from './exports.repository.js';
 import { ExportsService } from './exports.service.js';
 
 @Module({
-  imports: [UsersModule, AccessModule],
+  imports: [UsersModule, AccessModule, NotificationsModule],
   controllers: [ExportsController],
   providers: [ExportsService, ExportsRepository, ExportsJobs],
 })

@@ -14,6 +14,7 @@ import { UnrecoverableJobError, type JobContext } from '../../platform/jobs/jobs
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { ResourceAccessService } from '../access/access.service.js';
 import type { UserDto } from '../users/users.dto.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
 import { UsersService, type UserExportFilter } from '../users/users.service.js';
 import type { CreateExportDto, ExportDto, ExportFormat, UserExportFiltersDto } from './exports.dto.js';
 import { ExportsRepository, type ExportRecord } from './exports.repository.js';
@@ -78,6 +79,7 @@ export class ExportsService {
     private readonly users: UsersService,
     private readonly access: ResourceAccessService,
     private readonly jobs: JobsService,
+    private readonly notifications: NotificationsService,
   ) {
     this.directory = path.join(config.DATA_DIR, 'exports');
   }
@@ -163,6 +165,12 @@ export class ExportsService {
       await rename(temporary, path.join(this.directory, fileName));
       await this.exports.markCompleted(this.database.db, exportId, written, fileName);
       await context.progress(100);
+      await this.notifications.notify(row.owner_id, {
+        key: `export-ready:${exportId}`,
+        kind: 'export-ready',
+        title: 'Your export is ready',
+        body: `${written} ${row.resource} rows as ${row.format.toUpperCase()}: /exports/${exportId}/download`,
+      });
       return { rows: written };
     } catch (error) {
       out.destroy();

@@ -179,6 +179,11 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.FAILED_PRECONDITION,
     message: 'The export is not complete yet.',
   },
+  JOB_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Job not found.',
+  },
   NOTIFICATION_NOT_FOUND: {
     httpStatus: 404,
     grpcStatus: GrpcStatus.NOT_FOUND,

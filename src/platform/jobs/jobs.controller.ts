@@ -1,5 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, ParseEnumPipe, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { AppError } from '../errors/app-error.js';
+import { uuidPipe } from '../errors/validation.js';
 import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
 import { Type } from 'class-transformer';
 import { RequirePermissions } from '../security/authorization.decorators.js';
@@ -38,6 +40,16 @@ class RedriveDto {
   ids?: string[];
 }
 
+class JobInfoDto {
+  @ApiProperty() id!: string;
+  @ApiProperty({ enum: QUEUE_NAMES }) queue!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ enum: ['waiting', 'active', 'completed', 'failed', 'retrying', 'dead'] }) state!: string;
+  @ApiProperty({ minimum: 0, maximum: 100 }) progress!: number;
+  @ApiProperty() attemptsMade!: number;
+  @ApiProperty({ type: 'object', additionalProperties: true }) data!: unknown;
+}
+
 class RedriveResultDto {
   @ApiProperty({ description: 'Jobs moved back to their queue' }) redriven!: number;
 }
@@ -55,6 +67,16 @@ export class JobsController {
   @ApiOkResponse({ type: DeadLetterListDto, description: 'Jobs of the queue that exhausted their attempts or failed unrecoverably, oldest first' })
   async list(@Param('queue', queuePipe) queue: QueueName, @Query() query: ListDeadLettersQueryDto): Promise<DeadLetterListDto> {
     return { data: await this.jobs.listDeadLetters(queue, query.limit ?? 100) };
+  }
+
+  @Get(':queue/:id')
+  @RequirePermissions('platform:admin')
+  @ApiOkResponse({ type: JobInfoDto, description: 'State, progress and attempts of one job (campaigns report progress here)' })
+  @ApiNotFoundResponse({ description: 'JOB_NOT_FOUND' })
+  async findOne(@Param('queue', queuePipe) queue: QueueName, @Param('id', uuidPipe) id: string): Promise<JobInfoDto> {
+    const job = await this.jobs.getJob(queue, id);
+    if (!job) throw new AppError('JOB_NOT_FOUND');
+    return job;
   }
 
   @Post(':queue/dead-letters/redrive')
