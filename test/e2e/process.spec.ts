@@ -286,7 +286,7 @@ describe('zero-configuration start on the embedded PostgreSQL', () => {
     expect(existsSync(path.join(pgDir, 'PG_VERSION'))).toBe(true);
     const firstMessages = first.service.lines.map((line) => line.msg);
     expect(firstMessages).toContain('embedded PostgreSQL started');
-    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: ['20261128_0001_identity', '20261129_0002_auth'] });
+    expect(first.service.lines.find((line) => line.msg === 'migrations applied')).toMatchObject({ migrations: ['20261128_0001_identity', '20261129_0002_auth', '20261129_0004_jobs'] });
     expect(nodeMajor(first.service.lines.find((line) => line.msg === 'starting groundwork')?.node)).toBeGreaterThanOrEqual(24);
     expect((await processesMentioning(pgDir)).length).toBeGreaterThan(0);
 
@@ -375,6 +375,12 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
   });
 
   it('down reverts the latest migration; with nothing applied it says so', async () => {
+    const jobs = await cli(['down'], { DATABASE_URL: databaseUrl });
+    expect(jobs).toMatchObject({ code: 0, stderr: '' });
+    expect(jobs.stdout).toContain('reverted 20261129_0004_jobs');
+    expect(await tables()).not.toContain('exports');
+    expect(await tables()).toContain('refresh_tokens');
+
     const down = await cli(['down'], { DATABASE_URL: databaseUrl });
     expect(down).toMatchObject({ code: 0, stderr: '' });
     expect(down.stdout).toContain('reverted 20261129_0002_auth');
@@ -401,8 +407,8 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
       });
     expect((await npm('migrate')).stdout).toContain('applied 20261128_0001_identity');
     expect(await tables()).toContain('users');
-    expect((await npm('migrate:down')).stdout).toContain('reverted 20261129_0002_auth');
-    expect(await tables()).not.toContain('refresh_tokens');
+    expect((await npm('migrate:down')).stdout).toContain('reverted 20261129_0004_jobs');
+    expect(await tables()).not.toContain('exports');
     expect(await tables()).toContain('users');
   }, 120_000);
 
@@ -436,7 +442,7 @@ describe('migration CLI (npm run migrate / migrate:down)', () => {
 
     const down = await cli(['down'], { DATA_DIR: dataDir });
     expect(down).toMatchObject({ code: 0, stderr: '' });
-    expect(down.stdout).toContain('reverted 20261129_0002_auth');
+    expect(down.stdout).toContain('reverted 20261129_0004_jobs');
     expect(await processesMentioning(path.join(dataDir, 'pg'))).toEqual([]);
   }, 120_000);
 });
