@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, ParseEnumPipe, Post, Query } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { AppError } from '../errors/app-error.js';
 import { uuidPipe } from '../errors/validation.js';
 import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
@@ -54,8 +54,7 @@ class RedriveResultDto {
   @ApiProperty({ description: 'Jobs moved back to their queue' }) redriven!: number;
 }
 
-// Declared explicitly: the parameter's type is a union alias, which emits no usable design metadata.
-const QUEUE_PARAM = { name: 'queue', enum: QUEUE_NAMES, description: 'The job queue' };
+// Parameters are typed string (a union alias emits no design metadata under SWC); this pipe admits only queue names.
 const queuePipe = new ParseEnumPipe(Object.fromEntries(QUEUE_NAMES.map((q) => [q, q])));
 
 /** Operators' view of the dead-letter queues: list what failed for good, and re-drive it. */
@@ -66,30 +65,26 @@ export class JobsController {
 
   @Get(':queue/dead-letters')
   @RequirePermissions('platform:admin')
-  @ApiParam(QUEUE_PARAM)
   @ApiOkResponse({ type: DeadLetterListDto, description: 'Jobs of the queue that exhausted their attempts or failed unrecoverably, oldest first' })
-  async list(@Param('queue', queuePipe) queue: QueueName, @Query() query: ListDeadLettersQueryDto): Promise<DeadLetterListDto> {
-    return { data: await this.jobs.listDeadLetters(queue, query.limit ?? 100) };
+  async list(@Param('queue', queuePipe) queue: string, @Query() query: ListDeadLettersQueryDto): Promise<DeadLetterListDto> {
+    return { data: await this.jobs.listDeadLetters(queue as QueueName, query.limit ?? 100) };
   }
 
   @Get(':queue/:id')
   @RequirePermissions('platform:admin')
-  @ApiParam(QUEUE_PARAM)
-  @ApiParam({ name: 'id', type: String, format: 'uuid' })
   @ApiOkResponse({ type: JobInfoDto, description: 'State, progress and attempts of one job (campaigns report progress here)' })
   @ApiNotFoundResponse({ description: 'JOB_NOT_FOUND' })
-  async findOne(@Param('queue', queuePipe) queue: QueueName, @Param('id', uuidPipe) id: string): Promise<JobInfoDto> {
-    const job = await this.jobs.getJob(queue, id);
+  async findOne(@Param('queue', queuePipe) queue: string, @Param('id', uuidPipe) id: string): Promise<JobInfoDto> {
+    const job = await this.jobs.getJob(queue as QueueName, id);
     if (!job) throw new AppError('JOB_NOT_FOUND');
     return job;
   }
 
   @Post(':queue/dead-letters/redrive')
   @RequirePermissions('platform:admin')
-  @ApiParam(QUEUE_PARAM)
   @HttpCode(200)
   @ApiOkResponse({ type: RedriveResultDto, description: 'The dead-lettered jobs are queued again with a fresh set of attempts' })
-  async redrive(@Param('queue', queuePipe) queue: QueueName, @Body() body: RedriveDto): Promise<RedriveResultDto> {
-    return { redriven: await this.jobs.redrive(queue, body.ids) };
+  async redrive(@Param('queue', queuePipe) queue: string, @Body() body: RedriveDto): Promise<RedriveResultDto> {
+    return { redriven: await this.jobs.redrive(queue as QueueName, body.ids) };
   }
 }
