@@ -7,6 +7,7 @@ import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyR
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './platform/config/config.schema.js';
+import { AppError } from './platform/errors/app-error.js';
 import { sendRestError } from './platform/errors/send-rest-error.js';
 import { registerHttpCaching } from './platform/http-cache/http-cache.js';
 import { MetricsService } from './platform/observability/metrics.js';
@@ -16,6 +17,8 @@ import { isTraceparent } from './platform/events/event-envelope.js';
 
 // Probes and scrapes would drown the log; they are logged only when they fail.
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+// What an APP_ROLE=worker process answers over HTTP: its probes and its metrics, nothing else.
+const WORKER_ROUTES = /^\/(health(\/|$|\?)|metrics(\?|$))/;
 
 export interface CreatedApp {
   app: NestFastifyApplication;
@@ -87,8 +90,14 @@ export async function createApp(config: AppConfig, logger: Logger): Promise<Crea
   // Lines without secrets by construction (ids, route, status, timing) skip the redaction pass,
   // which is the costliest part of writing a line.
   const accessLog = logger.child({}, { redact: [] });
+  const workerOnly = config.APP_ROLE === 'worker';
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    // A worker runs jobs; the API lives on api/all replicas, so any other route is not served here.
+    if (workerOnly && !WORKER_ROUTES.test(request.url)) {
+      sendRestError(new AppError('ROUTE_NOT_FOUND'), request, reply);
+      return;
+    }
     done();
   });
   // Everything after body parsing (Nest guards, pipes, handlers, filters, and the services they

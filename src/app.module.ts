@@ -2,6 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { AuthModule } from './modules/auth/auth.module.js';
+import { ExportsModule } from './modules/exports/exports.module.js';
+import { NotificationsModule } from './modules/notifications/notifications.module.js';
 import { OrdersModule } from './modules/orders/orders.module.js';
 import { OrganizationsModule } from './modules/organizations/organizations.module.js';
 import { ProductsModule } from './modules/products/products.module.js';
@@ -18,7 +20,7 @@ export class AppModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [PlatformModule.forRoot(config, logger), EventsModule, OrganizationsModule, UsersModule, AuthModule, ProductsModule, OrdersModule],
+      imports: [PlatformModule.forRoot(config, logger), EventsModule, OrganizationsModule, UsersModule, AuthModule, NotificationsModule, ExportsModule, ProductsModule, OrdersModule],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: RestExceptionFilter },

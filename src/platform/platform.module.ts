@@ -7,15 +7,18 @@ import { DatabaseService } from './database/database.service.js';
 import { HealthController } from './health/health.controller.js';
 import { LifecycleService } from './health/lifecycle.service.js';
 import { HttpClientFactory } from './http-client/http-client.factory.js';
+import { JobsController } from './jobs/jobs.controller.js';
+import { JobsService } from './jobs/jobs.service.js';
+import { MailService } from './mail/mail.service.js';
 import { PROCESS_LOGGER } from './observability/logger.tokens.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { MetricsService } from './observability/metrics.js';
 import { SecurityModule } from './security/security.module.js';
 
 /**
- * Infrastructure every module may inject: configuration, logging, metrics, the database, health,
- * outbound HTTP clients (HttpClientFactory), the cache (CacheModule), and (through SecurityModule)
- * password hashing, tokens and the login throttle.
+ * Infrastructure every module may inject: configuration, logging, metrics, the database, the job queue
+ * and mail, health, outbound HTTP clients (HttpClientFactory), the cache (CacheModule), and (through
+ * SecurityModule) password hashing, tokens and the login throttle.
  * Global so business modules do not re-import it.
  */
 @Global()
@@ -31,7 +34,7 @@ export class PlatformModule {
         SecurityModule,
         CacheModule,
       ],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, JobsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: PROCESS_LOGGER, useValue: logger },
@@ -39,8 +42,10 @@ export class PlatformModule {
         DatabaseService,
         LifecycleService,
         HttpClientFactory,
+        JobsService,
+        MailService,
       ],
-      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, HttpClientFactory],
+      exports: [APP_CONFIG, PROCESS_LOGGER, MetricsService, DatabaseService, LifecycleService, HttpClientFactory, JobsService, MailService],
     };
   }
 }

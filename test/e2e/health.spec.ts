@@ -113,16 +113,17 @@ describe('health', () => {
     expect(lifecycle.phase).toBe('stopped');
   });
 
-  it('details report database, cache, events, disk and heap', async () => {
+  it('details report database, cache, events, the job queue backend, disk and heap', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(200);
     const body = res.json<HealthBody>();
     expect(body.status).toBe('ok');
-    expect(Object.keys(body.details).sort()).toEqual(['cache', 'database', 'disk', 'events', 'lifecycle', 'memory_heap']);
+    expect(Object.keys(body.details).sort()).toEqual(['cache', 'database', 'disk', 'events', 'lifecycle', 'memory_heap', 'queue']);
     expect(body.details.events).toMatchObject({ status: 'up', transport: 'in-process' });
     expect(body.details.database).toMatchObject({ status: 'up' });
     // Without REDIS_URL the cache is in-process only (test/integration/cache-redis-outage.spec.ts covers Redis).
     expect(body.details.cache).toMatchObject({ status: 'up', redis: t.config.REDIS_URL ? 'up' : 'disabled' });
+    expect(body.details.queue).toMatchObject({ status: 'up', backend: 'pgboss', runsJobs: true });
     expect(body.details.disk).toMatchObject({ status: 'up' });
     expect(body.details.memory_heap).toMatchObject({ status: 'up' });
   });

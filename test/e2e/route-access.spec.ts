@@ -16,6 +16,7 @@ const DELIBERATELY_PUBLIC = [
   'POST /auth/logout',
   'POST /auth/refresh',
   'POST /auth/register',
+  'POST /auth/verify-email',
   'GET /health',
   'GET /health/live',
   'GET /health/ready',

@@ -6,6 +6,7 @@ import {
   ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiResponse,
   ApiTags,
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
@@ -17,6 +18,7 @@ import { Authenticated } from '../../platform/security/authorization.decorators.
 import { CurrentPrincipal } from '../../platform/security/current-principal.js';
 import { Public } from '../../platform/security/public.decorator.js';
 import { UserDto } from '../users/users.dto.js';
+import { EmailVerifiedDto, VerifyEmailDto } from '../users/users.verification.dto.js';
 import {
   AuthSessionDto,
   ChangePasswordDto,
@@ -112,6 +114,19 @@ export class AuthController {
   @ApiOkResponse({ type: UserDto })
   me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {
     return this.auth.me(principal);
+  }
+
+  @Post('verify-email')
+  // Public on purpose: the single-use token from the emailed link is the credential, and the link
+  // may be opened on a device where the user is not signed in.
+  @Public()
+  @HttpCode(200)
+  @ApiOkResponse({ type: EmailVerifiedDto, description: 'The address the token was sent to is verified' })
+  @ApiBadRequestResponse({ description: 'VERIFICATION_TOKEN_INVALID (unknown token, or the address changed since) or VALIDATION_FAILED' })
+  @ApiConflictResponse({ description: 'VERIFICATION_TOKEN_USED' })
+  @ApiResponse({ status: 410, description: 'VERIFICATION_TOKEN_EXPIRED' })
+  verifyEmail(@Body() body: VerifyEmailDto): Promise<EmailVerifiedDto> {
+    return this.auth.verifyEmail(body.token);
   }
 }
 

@@ -16,6 +16,7 @@ import { PasswordPolicy } from '../../platform/security/password-policy.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
 import type { UserDto } from '../users/users.dto.js';
 import { UsersService, type UserCredentials } from '../users/users.service.js';
+import { EmailVerificationService } from '../users/users.verification.service.js';
 import type { AuthSessionDto, ClientInfo, TokenPairDto } from './auth.dto.js';
 import { AuthRepository } from './auth.repository.js';
 
@@ -57,7 +58,13 @@ export class AuthService implements OnApplicationBootstrap {
     private readonly accessTokens: AccessTokens,
     private readonly keys: KeyStore,
     private readonly throttle: LoginThrottle,
+    private readonly emailVerification: EmailVerificationService,
   ) {}
+
+  /** Confirms an email address with the token from its verification link. */
+  verifyEmail(token: string): Promise<{ userId: string; emailVerifiedAt: string }> {
+    return this.emailVerification.confirm(token);
+  }
 
   /** Outside production, ADMIN_EMAIL and ADMIN_PASSWORD create that admin at start if it does not exist. */
   async onApplicationBootstrap(): Promise<void> {

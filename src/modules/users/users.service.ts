@@ -8,6 +8,7 @@ import type { Database, NewUserRow, UserRole, UserStatus, UserUpdate } from '../
 import { AppError } from '../../platform/errors/app-error.js';
 import { errorCodes } from '../../platform/errors/error-codes.js';
 import { EventWriter } from '../../platform/events/event-writer.js';
+import { MailService } from '../../platform/mail/mail.service.js';
 import type { Principal } from '../../platform/security/access-tokens.js';
 import { ResourceAccessService } from '../access/access.service.js';
 import { OrganizationsService } from '../organizations/organizations.service.js';
@@ -142,6 +143,30 @@ function instant(field: 'createdFrom' | 'createdTo', value: string): Date {
   return date;
 }
 
+/** What a users export selects; `organizationId` undefined means every organization (platform admins). */
+export interface UserExportFilter {
+  organizationId?: string | null;
+  status?: UserStatus;
+  role?: UserRole;
+  email?: string;
+}
+
+/** Position after the last exported row. */
+export interface UserExportCursor {
+  value: string;
+  id: string;
+}
+
+function toUserFilter(filter: UserExportFilter): UserFilter {
+  return {
+    // A caller without an organization exports nobody: an id no row has.
+    ...(filter.organizationId !== undefined && { organizationId: filter.organizationId ?? '00000000-0000-0000-0000-000000000000' }),
+    ...(filter.status && { status: filter.status }),
+    ...(filter.role && { role: filter.role }),
+    ...(filter.email && { emailContains: filter.email }),
+  };
+}
+
 const userNotFound = (): AppError => new AppError('USER_NOT_FOUND');
 const forbidden = (): AppError => new AppError('FORBIDDEN');
 
@@ -169,7 +194,13 @@ export class UsersService {
     private readonly access: ResourceAccessService,
     private readonly usersCache: UsersCache,
     private readonly events: EventWriter,
+    private readonly mail: MailService,
   ) {}
+
+  /** The welcome email, queued in the transaction that creates the user: no user, no email. */
+  private async enqueueWelcome(db: DbExecutor, user: { id: string; email: string; name: string }): Promise<void> {
+    await this.mail.enqueue({ key: `welcome:${user.id}`, to: user.email, template: 'welcome', data: { name: user.name } }, db);
+  }
 
   /** Users of the caller's organization (every organization for platform admins), filtered and paginated. */
   async list(caller: Principal, query: ListUsersQueryDto): Promise<UserPageDto> {
@@ -267,6 +298,7 @@ export class UsersService {
         if (profile) await this.users.upsertProfile(trx, id, profile);
         const user = await this.readBack(trx, id);
         await this.events.append(trx, userCreated(user));
+        await this.enqueueWelcome(trx, user);
         return user;
       }),
     );
@@ -351,6 +383,7 @@ export class UsersService {
         const created = (await this.users.findByIds(trx, [...insertedIds])).map(toUserDto);
         await this.usersCache.invalidateAfterCommit(trx, { ids: created.map((user) => user.id), emails: created.map((user) => user.email) });
         await this.events.appendMany(trx, created.map(userCreated));
+        for (const user of created) await this.enqueueWelcome(trx, user);
         return { inserted: insertedIds, rows: new Map(created.map((user) => [user.id, user])) };
       }),
     );
@@ -410,6 +443,7 @@ export class UsersService {
       await this.usersCache.invalidateAfterCommit(trx, { ids: [id], emails: [input.email] });
       const user = await this.readBack(trx, id);
       await this.events.append(trx, userCreated(user));
+      await this.enqueueWelcome(trx, user);
       return user;
     });
   }
@@ -445,6 +479,25 @@ export class UsersService {
   async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<void> {
     await this.users.recordLogin(db, id);
     await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
+  }
+
+  // --- For data exports (modules/exports), which has already decided what the caller may export. ---
+
+  /** How many users match an export's filter. */
+  async countForExport(filter: UserExportFilter): Promise<number> {
+    const { total } = await this.users.findPage(this.database.db, toUserFilter(filter), { column: 'createdAt', direction: 'asc' }, { offset: 0, limit: 0 });
+    return total;
+  }
+
+  /**
+   * One page of an export, in (createdAt, id) keyset order after `after`: each page is one indexed
+   * range read, whatever its depth, so an export of any size holds one page at a time.
+   */
+  async exportPage(filter: UserExportFilter, after: UserExportCursor | undefined, limit: number): Promise<{ users: UserDto[]; next: UserExportCursor | undefined }> {
+    const rows = await this.users.findAfter(this.database.db, toUserFilter(filter), { column: 'createdAt', direction: 'asc' }, after, limit);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return { users: page.map(toUserDto), next: rows.length > limit && last ? { value: last.sort_key, id: last.id } : undefined };
   }
 
   /** FORBIDDEN unless the caller may write every privileged field the input names. */

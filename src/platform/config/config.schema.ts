@@ -342,6 +342,39 @@ const spec = {
     fallback: (): string | undefined => undefined,
     parse: (raw: string): string | undefined => url('smtp:', 'smtps:')(raw),
   },
+  MAIL_FROM: {
+    description: 'sender address of every email the service sends',
+    fallback: () => 'Groundwork <no-reply@groundwork.local>',
+    parse: (raw: string): string => raw,
+  },
+  PUBLIC_URL: {
+    description: 'base URL users reach the service at; links in emails (verify-email) start with it',
+    fallback: () => 'http://localhost:3000',
+    parse: (raw: string): string => url('http:', 'https:')(raw).replace(/\/+$/, ''),
+  },
+  MAIL_RATE_PER_SECOND: {
+    description: 'most campaign emails sent per second by one worker (bulk sends go in batches of 100)',
+    fallback: () => 50,
+    parse: integer(1, 10_000),
+  },
+  JOB_HEARTBEAT_SECONDS: {
+    description: 'a job whose worker stops signalling (killed, frozen) is retried after this many seconds',
+    fallback: () => 30,
+    parse: integer(10, 3600),
+  },
+  BULLMQ_PREFIX: {
+    description: 'prefix of every Redis key BullMQ writes (QUEUE_DRIVER=bullmq)',
+    fallback: () => 'groundwork',
+    parse: (raw: string): string => {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) fail('must be 1-64 characters of A-Z a-z 0-9 _ . -');
+      return raw;
+    },
+  },
+  VERIFY_EMAIL_TOKEN_TTL_SECONDS: {
+    description: 'how long an email verification link stays valid',
+    fallback: () => 86_400,
+    parse: integer(60, 2_592_000),
+  },
   CLAMD_URL: {
     description: 'tcp://host:port of clamd; unset turns scanning off',
     fallback: (): string | undefined => undefined,

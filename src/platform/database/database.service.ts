@@ -23,8 +23,8 @@ export type DbExecutor = Kysely<Database> | Transaction<Database>;
 export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   private embedded: EmbeddedPostgres | undefined;
   private pool!: pg.Pool;
-  private connectionString!: string;
   private kysely!: Kysely<Database>;
+  private url!: string;
   /** Clients whose connection is open, so shutdown can wait for them to close (see clientsClosed). */
   private readonly openClients = new Set<pg.PoolClient>();
 
@@ -37,6 +37,11 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   /** The query builder bound to the pool. Repositories receive it or a transaction explicitly. */
   get db(): Kysely<Database> {
     return this.kysely;
+  }
+
+  /** The URL the pool connects with (the embedded server's when DATABASE_URL is unset); for drivers with pools of their own. */
+  get connectionString(): string {
+    return this.url;
   }
 
   async onModuleInit(): Promise<void> {
@@ -57,7 +62,7 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       this.logger.info({ port: this.embedded.port }, 'embedded PostgreSQL started');
     }
 
-    this.connectionString = connectionString;
+    this.url = connectionString;
     this.pool = new pg.Pool({
       connectionString,
       max: this.config.DATABASE_POOL_SIZE,

@@ -223,6 +223,45 @@ export interface DeadLettersTable {
   created_at: CreatedAt;
 }
 
+export interface EmailVerificationTokensTable {
+  id: string;
+  user_id: string;
+  email: string;
+  token_hash: Buffer;
+  created_at: CreatedAt;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+export interface NotificationsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  title: string;
+  body: string;
+  read_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export type ExportStatus = 'queued' | 'running' | 'completed' | 'failed';
+
+export interface ExportsTable {
+  id: string;
+  owner_id: string;
+  organization_id: string | null;
+  resource: 'users';
+  format: 'csv' | 'jsonl';
+  filters: Json;
+  status: ColumnType<ExportStatus, ExportStatus | undefined, ExportStatus>;
+  progress: ColumnType<number, number | undefined, number>;
+  row_count: ColumnType<number, number | undefined, number>;
+  file_name: string | null;
+  error: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  completed_at: Date | null;
+}
+
 /** Kysely's view of the schema; keep in step with migrations/. */
 export interface Database {
   organizations: OrganizationsTable;
@@ -242,6 +281,9 @@ export interface Database {
   outbox: OutboxTable;
   inbox: InboxTable;
   dead_letters: DeadLettersTable;
+  email_verification_tokens: EmailVerificationTokensTable;
+  notifications: NotificationsTable;
+  exports: ExportsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

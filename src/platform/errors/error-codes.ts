@@ -204,6 +204,47 @@ export const errorCodes = {
     grpcStatus: GrpcStatus.ABORTED,
     message: 'A request with this Idempotency-Key is still being processed. Retry later.',
   },
+  // Background jobs: email verification, exports, notifications.
+  VERIFICATION_TOKEN_INVALID: {
+    httpStatus: 400,
+    grpcStatus: GrpcStatus.INVALID_ARGUMENT,
+    message: 'The verification token is not valid.',
+  },
+  VERIFICATION_TOKEN_EXPIRED: {
+    httpStatus: 410,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'The verification token has expired; request a new one.',
+  },
+  VERIFICATION_TOKEN_USED: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'The verification token was already used.',
+  },
+  EMAIL_ALREADY_VERIFIED: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'The email address is already verified.',
+  },
+  EXPORT_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Export not found.',
+  },
+  EXPORT_NOT_READY: {
+    httpStatus: 409,
+    grpcStatus: GrpcStatus.FAILED_PRECONDITION,
+    message: 'The export is not complete yet.',
+  },
+  JOB_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Job not found.',
+  },
+  NOTIFICATION_NOT_FOUND: {
+    httpStatus: 404,
+    grpcStatus: GrpcStatus.NOT_FOUND,
+    message: 'Notification not found.',
+  },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -25,6 +25,7 @@ import { CacheService } from '../cache/cache.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.schema.js';
 import { DatabaseService } from '../database/database.service.js';
 import { EventsRuntime } from '../events/events.runtime.js';
+import { JobsService } from '../jobs/jobs.service.js';
 import { Public } from '../security/public.decorator.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -57,6 +58,7 @@ export class HealthController {
     private readonly database: DatabaseService,
     private readonly lifecycle: LifecycleService,
     private readonly cache: CacheService,
+    private readonly jobs: JobsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     // Optional: an application assembled without the events module still has health endpoints.
     @Optional() private readonly events?: EventsRuntime,
@@ -77,7 +79,7 @@ export class HealthController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Details: database, cache (Redis up, degraded or disabled), events (Kafka, outbox backlog), disk space of DATA_DIR, heap' })
+  @ApiOperation({ summary: 'Details: database, cache (Redis up, degraded or disabled), events (Kafka, outbox backlog), job queue backend, disk space of DATA_DIR, heap' })
   @HealthCheck()
   details(): Promise<HealthCheckResult> {
     return this.health.check([
@@ -87,6 +89,7 @@ export class HealthController {
       () => this.eventsCheck(),
       () => this.diskCheck(),
       () => this.memory.checkHeap('memory_heap', HEAP_LIMIT_BYTES),
+      () => this.queueCheck(),
     ]);
   }
 
@@ -122,6 +125,17 @@ export class HealthController {
       return status.kafka === 'down' ? indicator.down({ ...status }) : indicator.up({ ...status });
     } catch {
       return indicator.down({ message: 'events status could not be read' });
+    }
+  }
+
+  /** The queue backend (pgboss or bullmq), whether this process runs jobs, and the waiting jobs per queue. */
+  private async queueCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('queue');
+    const details = { backend: this.jobs.backend, runsJobs: this.jobs.runsJobs };
+    try {
+      return indicator.up({ ...details, waiting: await this.jobs.sizes() });
+    } catch {
+      return indicator.down({ ...details, message: 'queue backend did not answer' });
     }
   }
 
