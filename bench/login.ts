@@ -151,6 +151,9 @@ async function main(): Promise<void> {
         env: {
           ...process.env,
           NODE_ENV: 'production',
+          // The API tier as deployed: job workers, the outbox relay and saga recovery run in worker
+          // replicas; here their polling would be charged to every login.
+          APP_ROLE: 'api',
           LOG_LEVEL: 'warn',
           GRPC_PORT: '0',
           HOST: '127.0.0.1',

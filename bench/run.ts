@@ -621,6 +621,9 @@ async function main(cleanup: Cleanup): Promise<void> {
   const productionEnv: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
+    // The API tier as deployed: job workers, the outbox relay and saga recovery run in worker
+    // replicas, and the baseline has no such background work either.
+    APP_ROLE: 'api',
     LOG_LEVEL: 'warn',
     GRPC_PORT: '0',
     HOST: '127.0.0.1', // production would otherwise listen on every interface
