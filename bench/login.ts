@@ -28,7 +28,7 @@ import type { Database } from '../src/platform/database/database.types.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { RawMessage, RawRequest } from './argon2-raw.js';
 import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
-import { freePort, processCpuMs } from './support.js';
+import { freePort, processCpuMs, track } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -52,26 +52,6 @@ const config = loadConfig({ ...process.env, DATA_DIR: process.env.DATA_DIR ?? '.
 const params = { memoryCost: config.AUTH_ARGON2_MEMORY_KIB, timeCost: config.AUTH_ARGON2_TIME_COST, parallelism: config.AUTH_ARGON2_PARALLELISM };
 const password = 'bench glacier orbit velvet kumquat 42';
 const email = `load-${Date.now()}@example.com`;
-
-const children = new Set<ChildProcess>();
-// No child may outlive the runner, whatever path it exits by ('exit' handlers must be synchronous).
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function track(child: ChildProcess): { child: ChildProcess; exited: Promise<void>; output: () => string } {
-  children.add(child);
-  const tail: string[] = [];
-  const collect = (chunk: Buffer): void => {
-    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
-    tail.splice(0, Math.max(0, tail.length - 40));
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => children.delete(child));
-  return { child, exited, output: () => tail.join('\n') };
-}
 
 /** Sends one request to a forked child and resolves with its first result message. */
 function ask<M extends { type: string }>(child: ChildProcess, request: object, limitMs: number, isFinal: (message: M) => boolean): Promise<M> {

@@ -19,7 +19,7 @@
  *    at 0, and the provider holds exactly one charge per confirmed order.
  * Prints the table and the ratio (target: the service keeps at least 70% of the baseline's rate).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +31,7 @@ import { openDatabase } from '../scripts/seed.js';
 import { loadConfig } from '../src/platform/config/config.schema.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { OrdersLoadMessage, OrdersLoadRequest, OrdersLoadSummary } from './orders-load.js';
-import { freePort } from './support.js';
+import { freePort, track } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -57,25 +57,6 @@ const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 const config = loadConfig({ ...process.env, DATA_DIR: process.env.DATA_DIR ?? '.data/bench-orders' });
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function track(child: ChildProcess): { child: ChildProcess; exited: Promise<void>; output: () => string } {
-  children.add(child);
-  const tail: string[] = [];
-  const collect = (chunk: Buffer): void => {
-    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
-    tail.splice(0, Math.max(0, tail.length - 40));
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => children.delete(child));
-  return { child, exited, output: () => tail.join('\n') };
-}
 
 async function stop(process: ReturnType<typeof track> | undefined): Promise<void> {
   if (!process || process.child.exitCode !== null || process.child.signalCode !== null) return;

@@ -1,5 +1,5 @@
-/** Small helpers shared by the benchmarks (bench/run.ts, bench/login.ts). */
-import { spawnSync } from 'node:child_process';
+/** Small helpers shared by the benchmarks (bench/run.ts, bench/login.ts, bench/orders.ts). */
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
@@ -35,4 +35,32 @@ export async function processCpuMs(pid: number, thread?: number): Promise<number
   } catch {
     return undefined;
   }
+}
+
+/** A child process the runner started, with the last 40 lines it printed (for error messages). */
+export interface TrackedChild {
+  child: ChildProcess;
+  exited: Promise<void>;
+  output: () => string;
+}
+
+const children = new Set<ChildProcess>();
+// No child may outlive the runner, whatever path it exits by ('exit' handlers must be synchronous).
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** Registers a child so it is killed when the runner exits, and keeps the tail of its output. */
+export function track(child: ChildProcess): TrackedChild {
+  children.add(child);
+  const tail: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+    tail.splice(0, Math.max(0, tail.length - 40));
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => children.delete(child));
+  return { child, exited, output: () => tail.join('\n') };
 }
