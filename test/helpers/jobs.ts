@@ -22,6 +22,30 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
   }
 }
 
+export interface QueueDriverCase {
+  driver: 'pgboss' | 'bullmq';
+  /** What selects the driver (and for BullMQ its Redis and a key prefix of this run's own). */
+  env: Record<string, string>;
+  /** Why the case cannot run here; tests show it as skipped. */
+  skip?: string;
+}
+
+/**
+ * The queue drivers a test runs on: pg-boss always, BullMQ on the machine's Redis (REDIS_URL; .ci/run
+ * sets it), under a fresh key prefix the test deletes at the end.
+ */
+export function queueDriverCases(): QueueDriverCase[] {
+  const redisUrl = process.env.REDIS_URL;
+  return [
+    { driver: 'pgboss', env: { QUEUE_DRIVER: 'pgboss' } },
+    {
+      driver: 'bullmq',
+      env: { QUEUE_DRIVER: 'bullmq', REDIS_URL: redisUrl ?? 'redis://unset', BULLMQ_PREFIX: uniquePrefix() },
+      ...(redisUrl === undefined && { skip: 'REDIS_URL is unset' }),
+    },
+  ];
+}
+
 /** A unique BullMQ prefix for one test run, so runs sharing the machine's Redis never meet. */
 export function uniquePrefix(): string {
   return `gw-test-${process.pid}-${randomBytes(4).toString('hex')}`;

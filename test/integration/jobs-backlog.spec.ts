@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteRedisPrefix, startJobsHarness, uniquePrefix, waitFor, type JobsHarness } from '../helpers/jobs.js';
+import { deleteRedisPrefix, queueDriverCases, startJobsHarness, waitFor, type JobsHarness } from '../helpers/jobs.js';
 
 /**
  * A backlog drains at the workers' pace, not the polling interval's. pg-boss's worker loop waits its
@@ -13,17 +13,8 @@ import { deleteRedisPrefix, startJobsHarness, uniquePrefix, waitFor, type JobsHa
 const JOBS = 1000;
 const BOUND_MS = 90_000;
 const redisUrl = process.env.REDIS_URL;
-const prefix = uniquePrefix();
-const drivers: Array<{ driver: string; env: Record<string, string>; skip?: string }> = [
-  { driver: 'pgboss', env: { QUEUE_DRIVER: 'pgboss' } },
-  {
-    driver: 'bullmq',
-    env: { QUEUE_DRIVER: 'bullmq', REDIS_URL: redisUrl ?? 'redis://unset', BULLMQ_PREFIX: prefix },
-    ...(redisUrl === undefined && { skip: 'REDIS_URL is unset' }),
-  },
-];
-
-for (const { driver, env, skip } of drivers) {
+for (const { driver, env, skip } of queueDriverCases()) {
+  const prefix = env.BULLMQ_PREFIX ?? '';
   if (skip) {
     describe(`job backlog on ${driver}`, () => {
       it.skip(`skipped: ${skip}`, () => undefined);

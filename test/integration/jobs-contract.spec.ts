@@ -1,25 +1,18 @@
 import 'reflect-metadata';
 import { sql } from 'kysely';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableJobError } from '../../src/platform/jobs/jobs.types.js';
-import { deleteRedisPrefix, startJobsHarness, uniquePrefix, waitFor, type JobsHarness } from '../helpers/jobs.js';
+import { deleteRedisPrefix, queueDriverCases, startJobsHarness, waitFor, type JobsHarness } from '../helpers/jobs.js';
 
 /**
  * One contract for the job queue port, run against every driver: pg-boss on PostgreSQL, and BullMQ
  * on the machine's Redis (REDIS_URL; .ci/run sets it).
  */
 const redisUrl = process.env.REDIS_URL;
-const prefix = uniquePrefix();
-const drivers: Array<{ driver: string; env: Record<string, string>; skip?: string }> = [
-  { driver: 'pgboss', env: { QUEUE_DRIVER: 'pgboss' } },
-  {
-    driver: 'bullmq',
-    env: { QUEUE_DRIVER: 'bullmq', REDIS_URL: redisUrl ?? 'redis://unset', BULLMQ_PREFIX: prefix },
-    ...(redisUrl === undefined && { skip: 'REDIS_URL is unset' }),
-  },
-];
 
-for (const { driver, env, skip } of drivers) {
+for (const { driver, env, skip } of queueDriverCases()) {
+  const prefix = env.BULLMQ_PREFIX ?? '';
   if (skip) {
     describe(`job queue contract on ${driver}`, () => {
       it.skip(`skipped: ${skip}`, () => undefined);
@@ -152,7 +145,59 @@ for (const { driver, env, skip } of drivers) {
         return ids.includes(bad.id) && ids.includes(unknown.id);
       }, 'both in the dead-letter list');
       expect(count('unrecoverable')).toBe(1);
+      const dead = (await h.jobs.listDeadLetters('email')).find((job) => job.id === bad.id);
+      expect(dead).toMatchObject({ name: 'bad-input', data: { key: 'unrecoverable' }, error: 'bad input' });
+      expect(await h.jobs.getJob('email', bad.id)).toMatchObject({ state: 'dead', attemptsMade: 1 });
     });
+
+    it("aborts a running job's signal when the stop's grace period runs out", async () => {
+      const short = await startJobsHarness({ ...env, SHUTDOWN_GRACE_MS: '300', ...(driver === 'bullmq' && { BULLMQ_PREFIX: `${prefix}-grace` }) });
+      let started = false;
+      let aborted = false;
+      short.jobs.register('notifications', 'stubborn', (_data, context) => {
+        started = true;
+        return new Promise<void>((resolve) => {
+          context.signal.addEventListener('abort', () => ((aborted = true), resolve()), { once: true });
+        });
+      });
+      try {
+        await short.jobs.onApplicationBootstrap();
+        await short.jobs.enqueue('notifications', 'stubborn', { key: 'grace' });
+        await waitFor(() => started, 'the job to start');
+        expect(aborted).toBe(false);
+        await short.jobs.beforeApplicationShutdown();
+        expect(aborted).toBe(true);
+      } finally {
+        await short.close();
+        if (driver === 'bullmq' && redisUrl) await deleteRedisPrefix(redisUrl, `${prefix}-grace`);
+      }
+    });
+
+    it('keeps only the error message with a failed job, never a stack trace', async () => {
+      const { id } = await h.jobs.enqueue('email', 'bad-input', { key: 'no-stack' });
+      await waitFor(async () => (await h.jobs.getJob('email', id))?.state === 'dead', 'the job to be dead-lettered');
+      const stored = await storedFailure(id);
+      expect(stored).toContain('bad input');
+      // A stack frame names a source file with line and column.
+      expect(stored).not.toMatch(/\.[cm]?[jt]s:\d+:\d+/);
+    });
+
+    /** Everything the backend keeps of a failed job, as text: pg-boss's rows (the job and its dead-letter copy) or BullMQ's hash. */
+    async function storedFailure(id: string): Promise<string> {
+      if (driver === 'pgboss') {
+        const rows = await sql<{ stored: unknown }>`SELECT json_build_array(output, source_output) AS stored FROM pgboss.job WHERE id = ${id} OR source_id = ${id}`.execute(h.db);
+        expect(rows.rows.length).toBe(2);
+        return JSON.stringify(rows.rows);
+      }
+      const redis = new Redis(redisUrl!);
+      try {
+        const hash = await redis.hgetall(`${prefix}:email:${id}`);
+        expect(hash.failedReason).toBe('bad input');
+        return JSON.stringify(hash);
+      } finally {
+        redis.disconnect();
+      }
+    }
 
     it('reports queue sizes and job metrics', async () => {
       const sizes = await h.jobs.sizes();
