@@ -10,8 +10,8 @@
  *    throwaway keys, LOG_LEVEL=warn), on an embedded PostgreSQL under DATA_DIR=.data/bench-login.
  * 3. The load (bench/load.ts, forked): autocannon POSTing /auth/login, every request a successful
  *    login that also writes its refresh token, audit row and (discarded below warn) log line.
- * Raw and service inherit the same UV_THREADPOOL_SIZE (libuv's default, 4, unless set) and hash with
- * the same AUTH_HASH_CONCURRENCY bound (ADR 0013), so both run argon2 on the same number of threads.
+ * Raw and service hash with the same PasswordHasher and AUTH_HASH_CONCURRENCY bound (ADR 0013, 0016),
+ * so both run argon2 on the same number of dedicated threads.
  * Prints both rates, their ratio (target at least 90%) and the CPU per login of the service process
  * and of its PostgreSQL backends. Run it on an idle machine.
  */
@@ -107,7 +107,7 @@ async function rawVerifications(): Promise<{ perSec: number; cpuMsPerVerify: num
 async function main(): Promise<void> {
   print(
     `argon2id m=${params.memoryCost} KiB, t=${params.timeCost}, p=${params.parallelism}; ${connections} in flight, ${seconds} s each; ` +
-      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'} and AUTH_HASH_CONCURRENCY=${config.AUTH_HASH_CONCURRENCY} for raw and service alike`,
+      `AUTH_HASH_CONCURRENCY=${config.AUTH_HASH_CONCURRENCY} hashing threads for raw and service alike`,
   );
   const raw = await rawVerifications();
   print(`raw argon2id verify: ${raw.perSec.toFixed(1)} /s (${raw.cpuMsPerVerify.toFixed(2)} ms CPU each)`);

@@ -18,7 +18,7 @@ import type { UserDto } from '../users/users.dto.js';
 import { UsersService, type UserCredentials } from '../users/users.service.js';
 import { EmailVerificationService } from '../users/users.verification.service.js';
 import type { AuthSessionDto, ClientInfo, TokenPairDto } from './auth.dto.js';
-import { AuthRepository } from './auth.repository.js';
+import { AuthRepository, type AuditEntry } from './auth.repository.js';
 
 /** Labels the HMAC that derives a rotated refresh token from its parent (ADR 0006). */
 const CHILD_TOKEN_LABEL = 'groundwork refresh-token child v1';
@@ -135,18 +135,18 @@ export class AuthService implements OnApplicationBootstrap {
     }
     await this.throttle.recordSuccess(input.email);
 
-    const tokens = await this.database.transaction(async (trx) => {
+    return this.database.transaction(async (trx) => {
       // Parameters were raised since this hash was made: upgrade it now, while the password is known.
       if (this.hasher.needsRehash(user.passwordHash ?? '')) {
         await this.users.setPasswordHash(user.id, await this.hasher.hash(input.password), false, trx);
         await this.audit(trx, 'password_rehashed', user.id, client, {});
       }
-      await this.users.recordLogin(user.id, trx);
-      const session = await this.startSession(trx, user, client);
-      await this.audit(trx, 'login_succeeded', user.id, client, { sessionId: session.sessionId });
-      return session.tokens;
+      // Two statements inside the transaction: the login stamp (returning the user for the answer)
+      // and the refresh token with its audit row.
+      const current = await this.users.recordLogin(user.id, trx);
+      const session = await this.startSession(trx, user, client, { event: 'login_succeeded' });
+      return { ...session.tokens, user: current };
     });
-    return { ...tokens, user: await this.users.findById(user.id) };
   }
 
   /**
@@ -302,12 +302,16 @@ export class AuthService implements OnApplicationBootstrap {
   }
 
   /** Opens a session: a new token family with a random root token, and its first access token. */
-  private async startSession(trx: DbExecutor, user: UserCredentials, client: ClientInfo): Promise<{ tokens: TokenPairDto; sessionId: string }> {
+  /**
+   * Opens a session (a new refresh-token family). With `audited`, its audit row (details carry the
+   * session id) is written in the same statement as the token.
+   */
+  private async startSession(trx: DbExecutor, user: UserCredentials, client: ClientInfo, audited?: { event: AuditEvent }): Promise<{ tokens: TokenPairDto; sessionId: string }> {
     const refreshToken = randomBytes(32).toString('base64url');
     const familyId = uuidv7();
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.config.AUTH_REFRESH_TOKEN_TTL_SECONDS * 1000);
-    await this.repository.insertRefreshToken(trx, {
+    const token = {
       id: familyId,
       user_id: user.id,
       family_id: familyId,
@@ -316,7 +320,14 @@ export class AuthService implements OnApplicationBootstrap {
       expires_at: expiresAt,
       idle_expires_at: this.idleExpiry(now, expiresAt),
       ...this.clientColumns(client),
-    });
+    };
+    if (audited) {
+      const entry = this.auditEntry(audited.event, user.id, client, { sessionId: familyId });
+      await this.repository.insertRefreshTokenWithAudit(trx, token, entry);
+      this.logAudit(entry);
+    } else {
+      await this.repository.insertRefreshToken(trx, token);
+    }
     const accessToken = await this.signAccessToken(user, familyId);
     return { tokens: this.tokenPair(accessToken, refreshToken, expiresAt), sessionId: familyId };
   }
@@ -375,9 +386,19 @@ export class AuthService implements OnApplicationBootstrap {
 
   /** One audit row and one log line; `details` must never hold a secret. */
   private async audit(db: DbExecutor, event: AuditEvent, actorId: string | null, client: ClientInfo | null, details: Record<string, unknown>): Promise<void> {
+    const entry = this.auditEntry(event, actorId, client, details);
+    await this.repository.insertAudit(db, entry);
+    this.logAudit(entry);
+  }
+
+  private auditEntry(event: AuditEvent, actorId: string | null, client: ClientInfo | null, details: Record<string, unknown>): AuditEntry {
     const columns = client ? this.clientColumns(client) : { ip: null, user_agent: null };
-    await this.repository.insertAudit(db, { id: uuidv7(), event, actorId, ip: columns.ip, userAgent: columns.user_agent, details });
-    const level = event === 'login_failed' || event === 'locked_out' || event === 'token_reused' ? 'warn' : 'info';
-    this.logger[level]({ audit: event, userId: actorId, ip: columns.ip, ...details }, `auth: ${event}`);
+    return { id: uuidv7(), event, actorId, ip: columns.ip, userAgent: columns.user_agent, details };
+  }
+
+  /** Every audit row also goes to the log, at warn for failures and abuse. */
+  private logAudit(entry: AuditEntry): void {
+    const level = entry.event === 'login_failed' || entry.event === 'locked_out' || entry.event === 'token_reused' ? 'warn' : 'info';
+    this.logger[level]({ audit: entry.event, userId: entry.actorId, ip: entry.ip, ...entry.details }, `auth: ${entry.event}`);
   }
 }

@@ -31,6 +31,8 @@ const PUBLIC_USER_COLUMNS = [
   'users.updated_at',
 ] as const;
 
+type UnqualifiedUserColumn = (typeof PUBLIC_USER_COLUMNS)[number] extends `users.${infer Column}` ? Column : never;
+
 const PROFILE_COLUMNS = [
   'user_profiles.display_name',
   'user_profiles.bio',
@@ -338,12 +340,26 @@ export class UsersRepository {
       .execute();
   }
 
-  async recordLogin(db: DbExecutor, id: string): Promise<void> {
-    await db
-      .updateTable('users')
-      .set({ last_login_at: sql`now()`, first_login_at: sql`coalesce(first_login_at, now())` })
-      .where('id', '=', id)
-      .execute();
+  /**
+   * Stamps a successful login and returns the user as findById reads it, in one statement: the
+   * update's RETURNING carries the new values (a later read in the same statement would still see
+   * the old row), joined to the unchanged profile. The CTE is named `users` so the outer query reads
+   * it with the same qualified columns as findById; inside the CTE, `users` is still the table.
+   */
+  async recordLogin(db: DbExecutor, id: string): Promise<UserRecord | undefined> {
+    return db
+      .with('users', (qb) =>
+        qb
+          .updateTable('users')
+          .set({ last_login_at: sql`now()`, first_login_at: sql`coalesce(first_login_at, now())` })
+          .where('id', '=', id)
+          .returning(PUBLIC_USER_COLUMNS.map((column) => column.slice('users.'.length) as UnqualifiedUserColumn)),
+      )
+      .selectFrom('users')
+      .leftJoin('user_profiles', 'user_profiles.user_id', 'users.id')
+      .select([...PUBLIC_USER_COLUMNS, ...PROFILE_COLUMNS])
+      .select(sql<boolean>`user_profiles.user_id IS NOT NULL`.as('has_profile'))
+      .executeTakeFirst();
   }
 
   /** Returns whether a row was deleted. Profiles and memberships go with it (ON DELETE CASCADE). */

@@ -476,9 +476,12 @@ export class UsersService {
     await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
   }
 
-  async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<void> {
-    await this.users.recordLogin(db, id);
+  /** Stamps a successful login; returns the user as it is now, so login needs no read after it. */
+  async recordLogin(id: string, db: DbExecutor = this.database.db): Promise<UserDto> {
+    const row = await this.users.recordLogin(db, id);
     await this.usersCache.invalidateAfterCommit(db, { ids: [id] });
+    if (!row) throw userNotFound();
+    return toUserDto(row);
   }
 
   // --- For data exports (modules/exports), which has already decided what the caller may export. ---

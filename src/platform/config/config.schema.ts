@@ -152,12 +152,11 @@ function signingKeys(raw: string): SigningKeyJwk[] {
 
 /**
  * Password hashing is the one CPU-bound step a client can trigger at will (login, sign-up). Bounding it
- * below the core count leaves a core for every other request during a login storm, and below libuv's
- * pool size (4 unless UV_THREADPOOL_SIZE says otherwise) leaves pool threads for file and DNS work.
+ * below the core count leaves a core for every other request during a login storm. Hashes run on
+ * threads of their own (ADR 0016), so libuv's pool stays free for file and DNS work whatever the bound.
  */
 function defaultHashConcurrency(): number {
-  const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(availableParallelism() - 1, poolSize - 1));
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** A secret of at least 256 bits, given as base64url or hex text of 32+ bytes. */
@@ -489,7 +488,7 @@ const spec = {
   },
   AUTH_HASH_CONCURRENCY: {
     description:
-      'argon2id hashes computed at once, the rest wait their turn; default: CPU cores minus one, at most libuv pool size minus one, at least 1',
+      'argon2id hashes computed at once, each on a thread of its own, the rest wait their turn; default: CPU cores minus one, at least 1',
     fallback: () => defaultHashConcurrency(),
     parse: integer(1, 64),
   },
