@@ -29,7 +29,7 @@ import type { Database } from '../src/platform/database/database.types.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { RawMessage, RawRequest } from './argon2-raw.js';
 import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
-import { freePort, processCpuMs, track } from './support.js';
+import { freePort, namedThreadsCpuMs, processCpuMs, track } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -75,20 +75,26 @@ function ask<M extends { type: string }>(child: ChildProcess, request: object, l
 
 /**
  * CPU ms of the service process, of its main thread (JavaScript, syscalls; the rest is the hashing
- * threads and V8's helper threads), and of the PostgreSQL backends of its
+ * threads and V8's helper threads), of its hashing threads, and of the PostgreSQL backends of its
  * pool (found by application_name).
  */
 async function cpuSample(
   db: Kysely<Database>,
   servicePid: number,
-): Promise<{ service: number | undefined; mainThread: number | undefined; backends: Map<number, number> }> {
+): Promise<{ at: number; service: number | undefined; mainThread: number | undefined; hashing: number | undefined; backends: Map<number, number> }> {
   const result = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE application_name = ${SERVICE_APPLICATION_NAME}`.execute(db);
   const backends = new Map<number, number>();
   for (const row of result.rows) {
     const ms = await processCpuMs(row.pid);
     if (ms !== undefined) backends.set(row.pid, ms);
   }
-  return { service: await processCpuMs(servicePid), mainThread: await processCpuMs(servicePid, servicePid), backends };
+  return {
+    at: performance.now(),
+    service: await processCpuMs(servicePid),
+    mainThread: await processCpuMs(servicePid, servicePid),
+    hashing: await namedThreadsCpuMs(servicePid, 'WorkerThread'),
+    backends,
+  };
 }
 
 async function rawVerifications(): Promise<{ perSec: number; cpuMsPerVerify: number }> {
@@ -141,8 +147,15 @@ async function measureLogins(url: string, db: Kysely<Database>, servicePid: numb
     const mainMs = start?.mainThread !== undefined && after.mainThread !== undefined ? (after.mainThread - start.mainThread) / logins : undefined;
     let backendMs = 0;
     for (const [pid, ms] of after.backends) backendMs += ms - (start?.backends.get(pid) ?? 0);
+    // How much of the hashing threads' capacity the service kept busy: at 100% it hashes as fast as
+    // the threads can, and the rest of the gap to raw is how fast argon2 itself ran meanwhile.
+    const busy =
+      start?.hashing !== undefined && after.hashing !== undefined
+        ? (after.hashing - start.hashing) / ((after.at - start.at) * config.AUTH_HASH_CONCURRENCY)
+        : undefined;
     const line =
-      `POST /auth/login ${perSec.toFixed(1)} /s (p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms); CPU per login: ` +
+      `POST /auth/login ${perSec.toFixed(1)} /s (p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms); ` +
+      `hashing threads busy ${busy === undefined ? 'n/a' : `${(busy * 100).toFixed(0)}%`}; CPU per login: ` +
       `service ${serviceMs?.toFixed(2) ?? 'n/a'} ms (main thread ${mainMs?.toFixed(2) ?? 'n/a'} ms), PostgreSQL ${(backendMs / logins).toFixed(2)} ms, ` +
       `load generator ${(summary.loadGeneratorCpuMs / logins).toFixed(2)} ms`;
     return { perSec, line };

@@ -1,6 +1,6 @@
 /** Small helpers shared by the benchmarks (bench/run.ts, bench/login.ts, bench/orders.ts). */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
 /** A free TCP port on 127.0.0.1 (benchmarks never listen anywhere else). */
@@ -32,6 +32,21 @@ export async function processCpuMs(pid: number, thread?: number): Promise<number
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
     return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms of the threads of `pid` whose name is `name` (Node names worker threads `WorkerThread`), summed. */
+export async function namedThreadsCpuMs(pid: number, name: string): Promise<number | undefined> {
+  try {
+    let total = 0;
+    for (const thread of await readdir(`/proc/${pid}/task`)) {
+      const comm = await readFile(`/proc/${pid}/task/${thread}/comm`, 'utf8').catch(() => '');
+      if (comm.trim() !== name) continue;
+      total += (await processCpuMs(pid, Number(thread))) ?? 0;
+    }
+    return total;
   } catch {
     return undefined;
   }
