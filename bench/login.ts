@@ -29,7 +29,7 @@ import type { Database } from '../src/platform/database/database.types.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { RawMessage, RawRequest } from './argon2-raw.js';
 import type { LoadMessage, LoadRequest, LoadSummary } from './load.js';
-import { freePort, namedThreadsCpuMs, processCpuMs, track } from './support.js';
+import { freePort, namedThreadsCpuMs, processCpuMs, stopTracked, track } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -248,12 +248,7 @@ async function main(): Promise<void> {
     const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     print(`ratio: median ${(median * 100).toFixed(1)}% of raw argon2id over ${rounds} rounds (lowest ${(sorted[0]! * 100).toFixed(1)}%, highest ${(sorted.at(-1)! * 100).toFixed(1)}%; target >= 90%)`);
   } finally {
-    if (service && service.child.exitCode === null) {
-      service.child.kill('SIGTERM');
-      const timer = setTimeout(() => service?.child.kill('SIGKILL'), 10_000);
-      await service.exited;
-      clearTimeout(timer);
-    }
+    await stopTracked(service);
     await handle.close();
   }
 }

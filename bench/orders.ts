@@ -31,7 +31,7 @@ import { openDatabase } from '../scripts/seed.js';
 import { loadConfig } from '../src/platform/config/config.schema.js';
 import { generateSigningKey } from '../src/platform/security/key-store.js';
 import type { OrdersLoadMessage, OrdersLoadRequest, OrdersLoadSummary } from './orders-load.js';
-import { freePort, track } from './support.js';
+import { freePort, stopTracked, track } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -57,14 +57,6 @@ const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 const config = loadConfig({ ...process.env, DATA_DIR: process.env.DATA_DIR ?? '.data/bench-orders' });
-
-async function stop(process: ReturnType<typeof track> | undefined): Promise<void> {
-  if (!process || process.child.exitCode !== null || process.child.signalCode !== null) return;
-  process.child.kill('SIGTERM');
-  const timer = setTimeout(() => process.child.kill('SIGKILL'), 10_000);
-  await process.exited;
-  clearTimeout(timer);
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, limitMs: number, owner?: ReturnType<typeof track>): Promise<void> {
   const deadline = Date.now() + limitMs;
@@ -245,9 +237,9 @@ async function main(): Promise<void> {
       throw new Error(`checks failed: oversold ${JSON.stringify(oversold)}, non-201 or errors: ${failed}, confirmed ${confirmed.rows[0]!.count} vs charges ${stats.charges}`);
     }
   } finally {
-    await stop(baseline);
-    await stop(service);
-    await stop(provider);
+    await stopTracked(baseline);
+    await stopTracked(service);
+    await stopTracked(provider);
     await handle.close();
   }
 }

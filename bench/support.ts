@@ -79,3 +79,12 @@ export function track(child: ChildProcess): TrackedChild {
   void exited.then(() => children.delete(child));
   return { child, exited, output: () => tail.join('\n') };
 }
+
+/** SIGTERM, then SIGKILL if the child has not exited within `graceMs`; nothing if it already has. */
+export async function stopTracked(tracked: TrackedChild | undefined, graceMs = 10_000): Promise<void> {
+  if (!tracked || tracked.child.exitCode !== null || tracked.child.signalCode !== null) return;
+  tracked.child.kill('SIGTERM');
+  const timer = setTimeout(() => tracked.child.kill('SIGKILL'), graceMs);
+  await tracked.exited;
+  clearTimeout(timer);
+}
