@@ -301,10 +301,9 @@ export class AuthService implements OnApplicationBootstrap {
     return this.keys.jwks();
   }
 
-  /** Opens a session: a new token family with a random root token, and its first access token. */
   /**
-   * Opens a session (a new refresh-token family). With `audited`, its audit row (details carry the
-   * session id) is written in the same statement as the token.
+   * Opens a session: a new token family with a random root token, and its first access token. With
+   * `audited`, the session's audit row (details carry the session id) goes in the token's statement.
    */
   private async startSession(trx: DbExecutor, user: UserCredentials, client: ClientInfo, audited?: { event: AuditEvent }): Promise<{ tokens: TokenPairDto; sessionId: string }> {
     const refreshToken = randomBytes(32).toString('base64url');

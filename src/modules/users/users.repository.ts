@@ -33,6 +33,9 @@ const PUBLIC_USER_COLUMNS = [
 
 type UnqualifiedUserColumn = (typeof PUBLIC_USER_COLUMNS)[number] extends `users.${infer Column}` ? Column : never;
 
+/** PUBLIC_USER_COLUMNS without the table name, for an UPDATE's RETURNING. */
+const RETURNED_USER_COLUMNS = PUBLIC_USER_COLUMNS.map((column) => column.slice('users.'.length) as UnqualifiedUserColumn);
+
 const PROFILE_COLUMNS = [
   'user_profiles.display_name',
   'user_profiles.bio',
@@ -353,7 +356,7 @@ export class UsersRepository {
           .updateTable('users')
           .set({ last_login_at: sql`now()`, first_login_at: sql`coalesce(first_login_at, now())` })
           .where('id', '=', id)
-          .returning(PUBLIC_USER_COLUMNS.map((column) => column.slice('users.'.length) as UnqualifiedUserColumn)),
+          .returning(RETURNED_USER_COLUMNS),
       )
       .selectFrom('users')
       .leftJoin('user_profiles', 'user_profiles.user_id', 'users.id')

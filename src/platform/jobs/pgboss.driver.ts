@@ -134,8 +134,8 @@ export class PgBossDriver implements JobQueueDriver {
     // The handler resolves or throws and pg-boss settles the job with its single-job statements, found
     // by primary key. pg-boss's `perJobResults` option would let the handler name a `deadletter`
     // outcome, but it settles through a JSON-recordset join that the planner runs as a scan of every
-    // active-state index entry of the queue, dead ones included; under churn that cost a third of the
-    // throughput (ADR 0015). Unrecoverable errors take the path in `runJob` instead.
+    // active-state index entry of the queue, dead ones included; under churn that cost a quarter of
+    // the throughput (ADR 0015). Unrecoverable errors take the path in `runJob` instead.
     for (let slot = 0; slot < concurrency; slot++) {
       const self: { id?: string } = {};
       const id = await this.boss.work(

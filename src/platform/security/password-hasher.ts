@@ -42,8 +42,7 @@ export class PasswordHasher {
     readonly params: Argon2Params,
     readonly concurrency = availableParallelism(),
   ) {
-    const threads = Math.max(1, Math.min(concurrency, availableParallelism()));
-    this.pool = new Piscina({ filename: WORKER, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 2, idleTimeout: Number.POSITIVE_INFINITY });
+    this.pool = new Piscina({ filename: WORKER, minThreads: concurrency, maxThreads: concurrency, concurrentTasksPerWorker: 2, idleTimeout: Number.POSITIVE_INFINITY });
   }
 
   /** The hashing threads. */
