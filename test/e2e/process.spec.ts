@@ -11,6 +11,7 @@ import { migrations } from '../../migrations/index.js';
 import { createTestDatabase, dropTestDatabase } from '../helpers/database.js';
 import { createEmptyDatabase } from '../helpers/empty-database.js';
 import { endPool } from '../helpers/pool.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   buildProject,
   exitWithin,
@@ -53,15 +54,6 @@ function start(script: string, args: string[], env: Record<string, string>): Ser
 function nodeMajor(version: unknown): number {
   const match = /^v(\d+)\./.exec(String(version));
   return match ? Number(match[1]) : 0;
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function connectionRefused(port: number): Promise<boolean> {
@@ -198,12 +190,12 @@ describe('serving and graceful shutdown on an external database', () => {
     expect(Date.now() - signalledAt).toBeLessThan(1500);
 
     // After the drain window the listener closes: new connections are refused...
-    await waitUntil(() => connectionRefused(port), 10_000, 'the listener to close');
+    await waitFor(() => connectionRefused(port), 'the listener to close', 10_000);
     expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(1400);
     expect(service.child.exitCode).toBeNull();
     // ...while the request that was already in flight completes normally.
     socket.write(body.slice(half));
-    await waitUntil(() => Promise.resolve(response.includes('\r\n\r\n') && response.endsWith('}')), 10_000, 'the in-flight response');
+    await waitFor(() => response.includes('\r\n\r\n') && response.endsWith('}'), 'the in-flight response', 10_000);
     expect(response).toMatch(/^HTTP\/1\.1 201 /);
     expect(response.toLowerCase()).toContain('x-request-id: inflight-1');
     expect(response).toContain(email);

@@ -1,20 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { EventEnvelope } from '../../src/platform/events/event-envelope.js';
 import type { EventHandler } from '../../src/platform/events/event-handlers.js';
 import type { EventTransport } from '../../src/platform/events/event-transport.js';
 import { sql } from 'kysely';
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A table handlers write their effects to, so a test can count how often an effect happened. */
 export async function createEffectsTable(pool: pg.Pool): Promise<void> {

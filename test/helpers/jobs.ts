@@ -3,7 +3,6 @@ import pg from 'pg';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/platform/config/config.schema.js';
 import type { DatabaseService } from '../../src/platform/database/database.service.js';
 import type { Database } from '../../src/platform/database/database.types.js';
@@ -11,16 +10,7 @@ import { JobsService } from '../../src/platform/jobs/jobs.service.js';
 import { MetricsService } from '../../src/platform/observability/metrics.js';
 import { createTestDatabase, dropTestDatabase } from './database.js';
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export { waitFor } from './wait.js';
 
 export interface QueueDriverCase {
   driver: 'pgboss' | 'bullmq';

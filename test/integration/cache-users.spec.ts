@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsService } from '../../src/platform/observability/metrics.js';
 import { CacheService } from '../../src/platform/cache/cache.service.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Cached user reads through the real app: two instances (replicas) on one database and one Redis.
 // Database loads are counted by the cache's own load counter (cache_loads_total{namespace="user"}),
@@ -76,7 +77,7 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
     const patched = await a.app.inject({ method: 'PATCH', url: `/users/${id}`, payload: { name: 'After' } });
     expect(patched.statusCode).toBe(200);
     // The invalidation reaches B over pub/sub right after A's commit; B's next read is fresh.
-    await eventually(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).json<{ name: string }>().name === 'After');
+    await waitFor(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).json<{ name: string }>().name === 'After', 'the other instance to see the change', 5000);
     expect((await a.app.inject({ method: 'GET', url: `/users/${id}` })).json<{ name: string }>().name).toBe('After');
   });
 
@@ -84,7 +85,7 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
     const id = await createUser(a, 'deleted@cache.test');
     expect((await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).statusCode).toBe(200);
     expect((await a.app.inject({ method: 'DELETE', url: `/users/${id}` })).statusCode).toBe(204);
-    await eventually(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).statusCode === 404);
+    await waitFor(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).statusCode === 404, 'the other instance to see the change', 5000);
     const loads = await userLoads(b.app);
     expect((await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).statusCode).toBe(404);
     expect(await userLoads(b.app)).toBe(loads);
@@ -98,12 +99,12 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
     expect((await lookup(b, 'LATER@cache.test')).statusCode).toBe(404);
     expect(await userLoads(b.app)).toBe(loads);
     const id = await createUser(a, 'later@cache.test');
-    await eventually(async () => (await lookup(b, 'later@cache.test')).statusCode === 200);
+    await waitFor(async () => (await lookup(b, 'later@cache.test')).statusCode === 200, 'the other instance to see the change', 5000);
     expect((await lookup(b, 'later@cache.test')).json<{ id: string }>().id).toBe(id);
 
     // The address moves: the old one stops resolving and the new one resolves, on both instances.
     expect((await a.app.inject({ method: 'PATCH', url: `/users/${id}`, payload: { email: 'moved@cache.test' } })).statusCode).toBe(200);
-    await eventually(async () => (await lookup(b, 'later@cache.test')).statusCode === 404);
+    await waitFor(async () => (await lookup(b, 'later@cache.test')).statusCode === 404, 'the other instance to see the change', 5000);
     expect((await lookup(b, 'moved@cache.test')).json<{ id: string }>().id).toBe(id);
     expect((await lookup(a, 'later@cache.test')).statusCode).toBe(404);
   });
@@ -119,15 +120,6 @@ describe.skipIf(!REDIS_URL)('cached users on two replicas sharing Redis', () => 
     const login = await a.anonymous({ method: 'POST', url: '/auth/login', payload: { email, password } });
     expect(login.statusCode).toBe(200);
     expect(login.json<{ user: { lastLoginAt: string | null } }>().user.lastLoginAt).not.toBeNull();
-    await eventually(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).json<{ lastLoginAt: string | null }>().lastLoginAt !== null);
+    await waitFor(async () => (await b.app.inject({ method: 'GET', url: `/users/${id}`, headers: a.admin.headers })).json<{ lastLoginAt: string | null }>().lastLoginAt !== null, 'the other instance to see the change', 5000);
   });
 });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error('condition not met in time');
-}

@@ -7,7 +7,8 @@ import { EventsMetrics } from '../../src/platform/events/events.metrics.js';
 import { EventsRuntime } from '../../src/platform/events/events.runtime.js';
 import { OutboxRelay } from '../../src/platform/events/outbox-relay.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { createEffectsTable, effects, eventually, recordingHandler, RecordingTransport } from '../helpers/events.js';
+import { createEffectsTable, effects, recordingHandler, RecordingTransport } from '../helpers/events.js';
+import { waitFor } from '../helpers/wait.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -32,23 +33,23 @@ describe('events delivered in process (no KAFKA_BROKERS)', () => {
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json<{ id: string }>().id;
 
-    const applied = await eventually(async () => {
+    const applied = await waitFor(async () => {
       const rows = await effects(t.sql, 'welcome-test');
       return rows.length > 0 && rows;
-    });
+    }, 'the welcome handler to apply the event');
     expect(applied).toEqual([expect.objectContaining({ aggregate_id: id, event_type: 'UserCreated' })]);
-    const letters = await eventually(async () => {
+    const letters = await waitFor(async () => {
       const { rows } = await t.sql.query('SELECT consumer, event_type, topic, attempts, error, message FROM dead_letters WHERE consumer = $1', ['always-fails']);
       return rows.length > 0 && rows;
-    });
+    }, 'the failing handler to be dead-lettered');
     expect(letters).toEqual([
       expect.objectContaining({ consumer: 'always-fails', event_type: 'UserCreated', topic: 'user', attempts: 3, error: 'handler always-fails refuses UserCreated' }),
     ]);
     expect(JSON.parse((letters[0] as { message: string }).message)).toMatchObject({ eventType: 'UserCreated', aggregateId: id });
-    const outbox = await eventually(async () => {
+    const outbox = await waitFor(async () => {
       const { rows } = await t.sql.query<{ published_at: Date | null }>(`SELECT published_at FROM outbox WHERE aggregate_id = $1`, [id]);
       return rows[0]?.published_at !== null && rows;
-    });
+    }, 'the outbox row to be published');
     expect(outbox).toHaveLength(1);
     // The failed attempts were counted; nothing else went wrong on the way.
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
@@ -128,7 +129,7 @@ describe('outbox relay leadership and ordering', () => {
     const ids = await post('dup-1', 1);
     relay.start();
     try {
-      await eventually(async () => (await unpublished()) === 0, 20_000, 'the outbox to drain');
+      await waitFor(async () => (await unpublished()) === 0, 'the outbox to drain', 20_000);
     } finally {
       await relay.stop();
     }
@@ -144,11 +145,11 @@ describe('outbox relay leadership and ordering', () => {
     const a = relayWith(first);
     const b = relayWith(second);
     a.start();
-    await eventually(() => Promise.resolve(a.isLeader), 10_000, 'relay A to lead');
+    await waitFor(() => Promise.resolve(a.isLeader), 'relay A to lead', 10_000);
     b.start();
     try {
       const before = await post('lead-1', 20);
-      await eventually(async () => (await unpublished()) === 0, 20_000, 'the outbox to drain');
+      await waitFor(async () => (await unpublished()) === 0, 'the outbox to drain', 20_000);
       expect(b.isLeader).toBe(false);
       expect(first.published.map((e) => e.eventId)).toEqual(expect.arrayContaining(before));
       expect(second.published).toEqual([]);
@@ -159,9 +160,9 @@ describe('outbox relay leadership and ordering', () => {
       await t.sql.query('SELECT pg_terminate_backend($1)', [pid]);
       // The dead process's loop does not come back either.
       await a.stop();
-      await eventually(() => Promise.resolve(b.isLeader), 10_000, 'relay B to take over');
+      await waitFor(() => Promise.resolve(b.isLeader), 'relay B to take over', 10_000);
       const after = await post('lead-1', 5);
-      await eventually(async () => (await unpublished()) === 0, 20_000, 'the outbox to drain');
+      await waitFor(async () => (await unpublished()) === 0, 'the outbox to drain', 20_000);
       expect(second.published.map((e) => e.eventId)).toEqual(after);
       expect((await effects(t.sql, 'relay-test')).filter((row) => row.aggregate_id === 'lead-1').map((row) => row.event_id)).toEqual([...before, ...after]);
     } finally {

@@ -10,7 +10,8 @@ import { EventsRuntime } from '../../src/platform/events/events.runtime.js';
 import { parseEnvelope } from '../../src/platform/events/event-envelope.js';
 import { OutboxRelay } from '../../src/platform/events/outbox-relay.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { createEffectsTable, effects, eventually, recordingHandler, RecordingTransport } from '../helpers/events.js';
+import { createEffectsTable, effects, recordingHandler, RecordingTransport } from '../helpers/events.js';
+import { waitFor } from '../helpers/wait.js';
 import { KAFKA_BROKERS, produceRaw, readTopic, uniquePrefix, type StringMessage } from '../helpers/kafka.js';
 
 // Needs a Kafka broker; .ci/run starts one with scripts/kafka.sh and sets KAFKA_BROKERS.
@@ -75,10 +76,10 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
         'content-type': 'application/json',
         traceparent: TRACEPARENT,
       });
-      await eventually(async () => {
+      await waitFor(async () => {
         const { rows: published } = await t.sql.query<{ published_at: Date | null }>('SELECT published_at FROM outbox WHERE id = $1', [envelope.eventId]);
         return published[0]?.published_at instanceof Date;
-      });
+      }, 'the outbox row to be published');
     });
 
     it('shows Kafka up in /health', async () => {
@@ -120,10 +121,10 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       const eventId = await open('acc-1');
       relay.start();
       try {
-        await eventually(async () => {
+        await waitFor(async () => {
           const { rows } = await t.sql.query<{ published_at: Date | null }>('SELECT published_at FROM outbox WHERE id = $1', [eventId]);
           return rows[0]?.published_at instanceof Date;
-        });
+        }, 'the outbox row to be published');
       } finally {
         await relay.stop();
       }
@@ -131,9 +132,9 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       expect(onTopic.filter((m) => eventIdOf(m) === eventId)).toHaveLength(2);
 
       runtime.kafka!.consumer.start();
-      await eventually(async () => (await effects(t.sql, 'kafka-effects')).some((row) => row.event_id === eventId), 30_000, 'the handler to run');
+      await waitFor(async () => (await effects(t.sql, 'kafka-effects')).some((row) => row.event_id === eventId), 'the handler to run', 30_000);
       // Both copies are consumed (the group's committed offset passes the second), the effect stays single.
-      await eventually(async () => (await runtime.kafka!.consumer.lag()).every((p) => p.lag === 0) && (await runtime.kafka!.consumer.lag()).length > 0, 30_000, 'lag 0');
+      await waitFor(async () => (await runtime.kafka!.consumer.lag()).every((p) => p.lag === 0) && (await runtime.kafka!.consumer.lag()).length > 0, 'lag 0', 30_000);
       expect((await effects(t.sql, 'kafka-effects')).filter((row) => row.event_id === eventId)).toHaveLength(1);
       const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
       expect(metrics.body).toMatch(/events_handler_duration_seconds_count\{[^}]*consumer="kafka-effects"[^}]*outcome="duplicate"[^}]*\} [1-9]/);
@@ -170,7 +171,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
         await consumer.close(true);
 
         runtime.kafka!.consumer.start();
-        await eventually(async () => (await runtime.kafka!.consumer.lag()).length > 0 && (await runtime.kafka!.consumer.lag()).every((p) => p.lag === 0), 30_000, 'the redelivery to be consumed');
+        await waitFor(async () => (await runtime.kafka!.consumer.lag()).length > 0 && (await runtime.kafka!.consumer.lag()).every((p) => p.lag === 0), 'the redelivery to be consumed', 30_000);
       } finally {
         await relay.stop();
       }
@@ -210,7 +211,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
         'x-original-topic': `${prefix}user`,
       });
       expect(parseEnvelope(letter.value)).toMatchObject({ eventType: 'UserCreated', aggregateId: id });
-      await eventually(async () => (await effects(t.sql, 'works')).some((row) => row.aggregate_id === id), 20_000, 'the working handler');
+      await waitFor(async () => (await effects(t.sql, 'works')).some((row) => row.aggregate_id === id), 'the working handler', 20_000);
     });
 
     it('a malformed message goes to the dead-letter topic; an unknown event type is skipped', async () => {
@@ -224,7 +225,7 @@ describe.skipIf(!KAFKA_BROKERS)('events through Kafka', () => {
       expect(letter.value).toBe('{not json');
       expect(Object.fromEntries(letter.headers)).toMatchObject({ 'x-consumer': 'envelope-parser', 'x-attempts': '1' });
       expect(Object.fromEntries(letter.headers)['x-error']).toMatch(/^malformed message/);
-      await eventually(() => Promise.resolve(t.logs.some((line) => line.msg === 'unknown event type; skipped' && line.eventType === 'SomethingNew')), 20_000, 'the skip');
+      await waitFor(() => Promise.resolve(t.logs.some((line) => line.msg === 'unknown event type; skipped' && line.eventType === 'SomethingNew')), 'the skip', 20_000);
       expect(dead.filter((m) => m.key === `${key}-unknown`)).toEqual([]);
     });
   });

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventsRuntime } from '../../src/platform/events/events.runtime.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { createEffectsTable, effects, eventually, recordingHandler } from '../helpers/events.js';
+import { createEffectsTable, effects, recordingHandler } from '../helpers/events.js';
+import { waitFor } from '../helpers/wait.js';
 import { KAFKA_BROKERS, OwnBroker, uniquePrefix } from '../helpers/kafka.js';
 
 // Stops a broker for 30 s, so it uses a broker of its own (scripts/kafka.sh) and leaves the shared
@@ -38,7 +39,7 @@ describe.skipIf(!KAFKA_BROKERS)('Kafka broker outage', () => {
         return res.json<{ id: string }>().id;
       };
       const users = [await create(0), await create(1), await create(2)];
-      await eventually(async () => (await effects(t.sql, 'outage-effects')).length >= 3, 60_000, 'the first events to be consumed');
+      await waitFor(async () => (await effects(t.sql, 'outage-effects')).length >= 3, 'the first events to be consumed', 60_000);
 
       await broker.stop();
       const statuses: number[] = [];
@@ -69,14 +70,11 @@ describe.skipIf(!KAFKA_BROKERS)('Kafka broker outage', () => {
         [users],
       );
       expect(written.length).toBe(3 + n);
-      const applied = await eventually(
+      const applied = await waitFor(
         async () => {
           const rows = await effects(t.sql, 'outage-effects');
           return rows.length >= written.length && rows;
-        },
-        120_000,
-        'every event after the restart',
-      );
+        }, 'every event after the restart', 120_000);
       expect(new Set(applied.map((row) => row.event_id)).size).toBe(written.length);
       for (const user of users) {
         expect(applied.filter((row) => row.aggregate_id === user).map((row) => row.event_id)).toEqual(
